@@ -1,1 +1,1 @@
-return 0;
+return await Spectrum.Broker.Hosting.BrokerHost.RunAsync(args).ConfigureAwait(false);

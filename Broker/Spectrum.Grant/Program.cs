@@ -1,1 +1,3 @@
-return 0;
+using Spectrum.Grant;
+
+return await Cli.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);

@@ -1,0 +1,31 @@
+namespace Spectrum.Broker.Grants;
+
+/// <summary>Why the control plane refused a request; the API maps each onto an HTTP status.</summary>
+public enum RefusalKind
+{
+    /// <summary>Malformed input: 400.</summary>
+    BadRequest,
+
+    /// <summary>No such grant, VM or path: 404.</summary>
+    NotFound,
+
+    /// <summary>The request conflicts with the current state (already revoked, token replayed): 409.</summary>
+    Conflict,
+
+    /// <summary>The caller may not do this (not admin, token does not allow it): 403.</summary>
+    Forbidden,
+}
+
+/// <summary>A refused control-plane request; the message is one line naming the cause and the fix.</summary>
+public sealed class BrokerRefusal(RefusalKind kind, string message) : Exception(message)
+{
+    public RefusalKind Kind { get; } = kind;
+
+    public static BrokerRefusal Bad(string message) => new(RefusalKind.BadRequest, message);
+
+    public static BrokerRefusal NotFound(string message) => new(RefusalKind.NotFound, message);
+
+    public static BrokerRefusal Conflict(string message) => new(RefusalKind.Conflict, message);
+
+    public static BrokerRefusal Forbidden(string message) => new(RefusalKind.Forbidden, message);
+}

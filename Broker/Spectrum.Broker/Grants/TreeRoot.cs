@@ -1,0 +1,71 @@
+using Spectrum.Capabilities;
+using Spectrum.Interop;
+
+namespace Spectrum.Broker.Grants;
+
+/// <summary>
+/// The global tree, held open as an O_PATH fd. Grant roots are resolved below it with openat2
+/// (never a host path string), so '..', symlinks, magic links and mount crossings cannot escape.
+/// </summary>
+public sealed class TreeRoot : IDisposable
+{
+    public TreeRoot(string path)
+    {
+        if (!System.IO.Path.IsPathFullyQualified(path))
+        {
+            throw new ArgumentException($"the tree must be an absolute path, got '{path}'", nameof(path));
+        }
+
+        Path = path;
+        Fd = Files.OpenDirectoryPath(path);
+        Owner = Files.Stat(Fd).Uid;
+    }
+
+    /// <summary>The tree's absolute host path (for messages and the admin; never used to resolve grants).</summary>
+    public string Path { get; }
+
+    /// <summary>The O_PATH fd every resolution starts from.</summary>
+    public SafeFd Fd { get; }
+
+    /// <summary>The uid that owns the tree root: with root, the only admin.</summary>
+    public uint Owner { get; }
+
+    /// <summary>
+    /// Resolves a grant root: its kind and identity. Only regular files and directories can be
+    /// granted; a path through a symlink, out of the tree or across a mount is refused.
+    /// </summary>
+    public (string Kind, FileIdentity Identity) Resolve(TreePath path)
+    {
+        if (path.IsRoot)
+        {
+            return (GrantKinds.Directory, Files.Identify(Fd));
+        }
+
+        SafeFd fd;
+        try
+        {
+            fd = Files.OpenBeneath(Fd, path.Value);
+        }
+        catch (SysCallException e) when (e.Errno == Errno.ENOENT)
+        {
+            throw BrokerRefusal.NotFound($"'{path}' does not exist in the tree {Path}; create it first, or check the spelling (paths are relative to the tree)");
+        }
+        catch (SysCallException e) when (e.Errno is Errno.ELOOP or Errno.EXDEV or Errno.ENOTDIR)
+        {
+            throw BrokerRefusal.Bad($"'{path}' cannot be granted: {e.Message.Split(": ", 2)[^1]}; grant the real path, not one through a symlink or mount point");
+        }
+
+        using (fd)
+        {
+            var stat = Files.Stat(fd);
+            if (!stat.IsDirectory && !stat.IsRegular)
+            {
+                throw BrokerRefusal.Bad($"'{path}' is {(stat.IsSymlink ? "a symlink" : "a device, FIFO or socket")}; only regular files and directories can be granted");
+            }
+
+            return (stat.IsDirectory ? GrantKinds.Directory : GrantKinds.File, Files.Identify(fd));
+        }
+    }
+
+    public void Dispose() => Fd.Dispose();
+}

@@ -1,0 +1,158 @@
+using Dapper;
+using Spectrum.Broker.Contracts;
+using Spectrum.Broker.Grants;
+using Spectrum.Broker.State;
+
+namespace Spectrum.Broker.Hosting;
+
+/// <summary>Options that come from broker.toml, validated by the policy loader.</summary>
+public sealed record BrokerOptions(TimeSpan ExpirySweep, TimeSpan DenyInterval, uint GuestUid, uint GuestGid);
+
+/// <summary>Everything the daemon holds open, built once at start in the order that keeps state safe.</summary>
+public sealed class BrokerServices : IDisposable
+{
+    private readonly FileStream _lock;
+    private TaskCompletionSource _expiryChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private BrokerServices(BrokerPaths paths, BrokerOptions options, FileStream stateLock, TreeRoot tree, BrokerStore store, TimeProvider time, ILogger logger)
+    {
+        Paths = paths;
+        Options = options;
+        _lock = stateLock;
+        Tree = tree;
+        Store = store;
+        Time = time;
+        Logger = logger;
+        Grants = new GrantService(store, tree);
+        Audit = new AuditLog(store);
+        StartedAt = time.GetUtcNow();
+        Tokens = null!;
+        Policy = null!;
+    }
+
+    public BrokerPaths Paths { get; }
+    public BrokerOptions Options { get; }
+    public TreeRoot Tree { get; }
+    public BrokerStore Store { get; }
+    public TimeProvider Time { get; }
+    public ILogger Logger { get; }
+    public GrantService Grants { get; }
+    public AuditLog Audit { get; }
+    public TokenService Tokens { get; private set; }
+    public PolicyService Policy { get; private set; }
+    public DateTimeOffset StartedAt { get; }
+
+    /// <summary>Completes when a grant with an expiry was added, so the sweeper recomputes its wait.</summary>
+    public Task ExpiryChanged => _expiryChanged.Task;
+
+    /// <summary>Opens the state (lock, key, database), then reconciles the static policy.</summary>
+    public static BrokerServices Open(BrokerPaths paths, Spectrum.Policy.PolicySet policy, TimeProvider time, ILogger logger)
+    {
+        Directory.CreateDirectory(paths.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Directory.CreateDirectory(paths.RuntimeDir);
+        var stateLock = LockState(paths.StateDir);
+        try
+        {
+            if (paths.DemoTree)
+            {
+                DemoTree.EnsureExists(paths.Tree);
+            }
+
+            if (!Directory.Exists(paths.Tree))
+            {
+                throw new BrokerStartupException($"the tree {paths.Tree} does not exist; create it, or point --tree at the user's data folder");
+            }
+
+            var keyExists = File.Exists(paths.RootKey);
+            var dbExists = File.Exists(paths.Database);
+            if (!keyExists && dbExists)
+            {
+                throw new BrokerStartupException($"the root key {paths.RootKey} is missing but {paths.Database} holds state; restore root.key from a backup (a new key would silently invalidate every token)");
+            }
+
+            var database = BrokerDatabase.Open(paths.Database, mayCreate: !keyExists);
+            var keys = keyExists ? RootKeyFile.Load(paths.RootKey) : RootKeyFile.Create(paths.RootKey);
+            var store = new BrokerStore(database, time);
+            var tree = new TreeRoot(paths.Tree);
+            var b = policy.Broker;
+            var options = new BrokerOptions(b.ExpirySweep, b.DenyInterval, (uint)b.GuestUid, (uint)b.GuestGid);
+            var services = new BrokerServices(paths, options, stateLock, tree, store, time, logger);
+            services.Tokens = new TokenService(services, keys);
+            services.Policy = new PolicyService(services, policy);
+            services.Policy.ApplyAtStart();
+            return services;
+        }
+        catch
+        {
+            stateLock.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>One broker per state folder: a second one would fork the audit chain.</summary>
+    private static FileStream LockState(string stateDir)
+    {
+        var path = Path.Combine(stateDir, "broker.lock");
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new BrokerStartupException($"another broker is using the state folder {stateDir} (it holds {path}); stop it first, or give this one another --state-dir");
+        }
+    }
+
+    /// <summary>Creates a grant (and a token for it when asked) for the control API.</summary>
+    public async Task<GrantCreated> GrantAsync(string actor, GrantRequest request, CancellationToken ct)
+    {
+        var row = await Grants.GrantAsync(actor, new GrantSpec
+        {
+            Vm = request.Vm,
+            Path = request.Path,
+            Rights = request.Rights,
+            Expires = request.Expires,
+            Session = request.Session,
+            Source = GrantSources.Cli,
+            SourceDetail = actor,
+        }, ct).ConfigureAwait(false);
+        if (row.ExpiresAt is not null)
+        {
+            SignalExpiryChanged();
+        }
+
+        return new GrantCreated { Grant = Api.DtoMapping.ToDto(row), Token = request.Token ? Tokens.Mint(row) : null };
+    }
+
+    public void SignalExpiryChanged() =>
+        Interlocked.Exchange(ref _expiryChanged, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    /// <summary>The earliest expiry among active grants.</summary>
+    public long? NextExpiryMs()
+    {
+        using var connection = Store.Read();
+        return connection.ExecuteScalar<long?>("SELECT min(expires_at) FROM grants WHERE state = 'active' AND expires_at IS NOT NULL");
+    }
+
+    public StatusDto Status() => new()
+    {
+        Version = typeof(BrokerServices).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
+        Tree = Paths.Tree,
+        StateDir = Paths.StateDir,
+        RuntimeDir = Paths.RuntimeDir,
+        Policies = Paths.Policies,
+        Socket = Paths.Socket,
+        SchemaVersion = BrokerDatabase.SchemaVersion,
+        KeyEpoch = Tokens.CurrentEpoch,
+        ActiveGrants = Grants.CountLive(),
+        StartedAt = StartedAt,
+    };
+
+    public void Dispose()
+    {
+        Tokens?.Dispose();
+        Store.Dispose();
+        Tree.Dispose();
+        _lock.Dispose();
+    }
+}

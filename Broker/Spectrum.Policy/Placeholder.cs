@@ -1,1 +1,0 @@
-namespace Spectrum.Policy;

@@ -1,0 +1,48 @@
+namespace Spectrum.Interop;
+
+/// <summary>Linux errno values the project names (x86_64 and aarch64 agree on these).</summary>
+public enum Errno
+{
+    OK = 0,
+    EPERM = 1,
+    ENOENT = 2,
+    EINTR = 4,
+    EIO = 5,
+    EBADF = 9,
+    EAGAIN = 11,
+    ENOMEM = 12,
+    EACCES = 13,
+    EEXIST = 17,
+    EXDEV = 18,
+    ENODEV = 19,
+    ENOTDIR = 20,
+    EISDIR = 21,
+    EINVAL = 22,
+    ENAMETOOLONG = 36,
+    ENOSYS = 38,
+    ELOOP = 40,
+    EOPNOTSUPP = 95,
+}
+
+/// <summary>A failed system call: the call's name, the errno, and what it was about.</summary>
+public sealed class SysCallException(string call, Errno errno, string? subject = null)
+    : IOException($"{call}{(subject is null ? "" : $" '{subject}'")}: {Describe(errno)}")
+{
+    public string Call { get; } = call;
+
+    public Errno Errno { get; } = errno;
+
+    private static string Describe(Errno errno) => errno switch
+    {
+        Errno.ENOENT => "no such file or directory",
+        Errno.EACCES => "permission denied",
+        Errno.EPERM => "operation not permitted",
+        Errno.ELOOP => "a symlink was met where none may be followed",
+        Errno.EXDEV => "the path crosses a mount point",
+        Errno.ENOTDIR => "not a directory",
+        Errno.EEXIST => "already exists",
+        Errno.ENAMETOOLONG => "name too long",
+        Errno.EAGAIN => "resolution raced with a rename; try again",
+        _ => errno.ToString(),
+    };
+}

@@ -1,0 +1,58 @@
+# Spectrum broker. `make run` and `make test` work on a fresh Debian 12 machine with the .NET SDK:
+# each installs what it needs first (apt packages once, then dotnet restore).
+PREFIX ?= /usr/local
+CONFIGURATION ?= Release
+DOTNET ?= dotnet
+APT_PACKAGES := sqlite3 curl util-linux
+STAMP := .state/.deps-installed
+
+.PHONY: all deps build run test install bench clean
+
+all: build
+
+# Debian packages the tests and tools use: sqlite3 (tamper tests edit the database as an attacker
+# would), curl (the README's API examples), util-linux (setpriv, to call the API as another uid).
+$(STAMP):
+	@mkdir -p .state
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
+	fi
+	@touch $@
+
+deps: $(STAMP)
+	$(DOTNET) restore Spectrum.sln
+
+build: deps
+	$(DOTNET) build Spectrum.sln -c $(CONFIGURATION) --no-restore
+
+# The broker on its embedded default: state in .state/, a demo tree, the example policies.
+run: deps
+	$(DOTNET) build Broker/Spectrum.Broker/Spectrum.Broker.csproj -c $(CONFIGURATION) --no-restore
+	$(DOTNET) build Broker/Spectrum.Grant/Spectrum.Grant.csproj -c $(CONFIGURATION) --no-restore
+	@echo "control socket: $(CURDIR)/.state/run/broker.sock"
+	@echo "in another shell: export SPECTRUM_SOCKET=$(CURDIR)/.state/run/broker.sock; Broker/Spectrum.Grant/bin/$(CONFIGURATION)/net10.0/spectrum-grant list"
+	$(DOTNET) Broker/Spectrum.Broker/bin/$(CONFIGURATION)/net10.0/spectrum-broker.dll
+
+test: build
+	$(DOTNET) test Spectrum.sln -c $(CONFIGURATION) --no-build --logger "console;verbosity=normal"
+
+# Framework-dependent installs under $(PREFIX)/lib/spectrum with launchers in $(PREFIX)/bin.
+install: deps
+	@for app in Broker/Spectrum.Broker:spectrum-broker Broker/Spectrum.Grant:spectrum-grant; do \
+		proj=$${app%%:*}; name=$${app#*:}; \
+		$(DOTNET) publish $$proj -c $(CONFIGURATION) --no-restore -o $(DESTDIR)$(PREFIX)/lib/spectrum/$$name || exit 1; \
+		install -d $(DESTDIR)$(PREFIX)/bin; \
+		printf '#!/bin/sh\nexec $(PREFIX)/lib/spectrum/%s/%s "$$@"\n' $$name $$name > $(DESTDIR)$(PREFIX)/bin/$$name; \
+		chmod 755 $(DESTDIR)$(PREFIX)/bin/$$name; \
+	done
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|@PREFIX@|$(PREFIX)|g' Broker/spectrum-broker.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/spectrum-broker.service
+
+bench: deps
+	$(DOTNET) run --project bench/Spectrum.Bench -c Release -- --filter '*' $(BENCH_ARGS)
+
+clean:
+	$(DOTNET) clean Spectrum.sln

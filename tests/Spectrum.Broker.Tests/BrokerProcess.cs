@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace Spectrum.Broker.Tests;
+
+/// <summary>A scratch folder with a tree, a state folder, a runtime folder and a policies folder.</summary>
+public sealed class TestDirs : IDisposable
+{
+    public TestDirs()
+    {
+        // Under /tmp with 0755 so that another uid (setpriv) can reach the socket.
+        Root = Directory.CreateTempSubdirectory("spectrum-test-").FullName;
+        File.SetUnixFileMode(Root, (UnixFileMode)0b111_101_101);
+        Directory.CreateDirectory(Tree);
+        Directory.CreateDirectory(Path.Combine(Policies, "vms"));
+        Write("Documents/report.odt", "report\n");
+        Write("Documents/Work/notes.txt", "notes\n");
+        Write("Pictures/wallpaper.png", "png\n");
+        Write("Downloads/README.txt", "downloads\n");
+        Write(".ssh/id_ed25519", "secret\n");
+    }
+
+    public string Root { get; }
+
+    public string Tree => Path.Combine(Root, "tree");
+
+    public string State => Path.Combine(Root, "state");
+
+    public string Run => Path.Combine(Root, "run");
+
+    public string Policies => Path.Combine(Root, "policies");
+
+    public string Socket => Path.Combine(Run, "broker.sock");
+
+    public string Database => Path.Combine(State, "broker.db");
+
+    /// <summary>Creates a file in the tree.</summary>
+    public void Write(string relative, string text)
+    {
+        var path = Path.Combine(Tree, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, text);
+    }
+
+    /// <summary>Writes policies/vms/NAME.toml.</summary>
+    public void Policy(string vm, string toml) => File.WriteAllText(Path.Combine(Policies, "vms", vm + ".toml"), toml);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A killed broker may still be releasing files; the temp folder is swept by the OS.
+        }
+    }
+}
+
+/// <summary>The real daemon, as a child process on a real socket with a real SQLite file.</summary>
+public sealed class BrokerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly System.Text.StringBuilder _output = new();
+
+    private BrokerProcess(TestDirs dirs, Process process)
+    {
+        Dirs = dirs;
+        _process = process;
+        Client = new BrokerClient(dirs.Socket);
+    }
+
+    public TestDirs Dirs { get; }
+
+    public BrokerClient Client { get; }
+
+    public int Pid => _process.Id;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>The daemon's apphost, copied next to the tests by the project reference.</summary>
+    public static string Executable => Path.Combine(AppContext.BaseDirectory, "spectrum-broker");
+
+    public static ProcessStartInfo StartInfo(TestDirs dirs, params string[] extra)
+    {
+        var info = new ProcessStartInfo(Executable)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in (string[])["--tree", dirs.Tree, "--state-dir", dirs.State, "--runtime-dir", dirs.Run, "--policies", dirs.Policies, .. extra])
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment["Logging__LogLevel__Default"] = "Trace";
+        info.Environment.Remove("SPECTRUM_SOCKET");
+        return info;
+    }
+
+    /// <summary>Starts the broker and waits until its socket answers.</summary>
+    public static async Task<BrokerProcess> StartAsync(TestDirs dirs, params string[] extra)
+    {
+        var process = Process.Start(StartInfo(dirs, extra))!;
+        var broker = new BrokerProcess(dirs, process);
+        process.OutputDataReceived += (_, e) => broker.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => broker.Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                await process.WaitForExitAsync();
+                throw new InvalidOperationException($"broker exited with {process.ExitCode}: {broker.Output}");
+            }
+
+            if (broker.Output.Contains("Broker ready", StringComparison.Ordinal) && CanConnect(dirs.Socket))
+            {
+                return broker;
+            }
+
+            await Task.Delay(50);
+        }
+
+        await broker.DisposeAsync();
+        throw new TimeoutException($"broker did not become ready: {broker.Output}");
+    }
+
+    /// <summary>Runs the broker expecting it to refuse to start; returns its exit code and output.</summary>
+    public static async Task<(int ExitCode, string Output)> RunExpectingFailureAsync(TestDirs dirs, params string[] extra)
+    {
+        using var process = Process.Start(StartInfo(dirs, extra))!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new InvalidOperationException("the broker started although it should have refused: " + await stdout);
+        }
+
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private static bool CanConnect(string socket)
+    {
+        try
+        {
+            using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            s.Connect(new UnixDomainSocketEndPoint(socket));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public async Task KillHardAsync()
+    {
+        _process.Kill();
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM and wait for a clean exit; returns the exit code.</summary>
+    public async Task<int> StopAsync()
+    {
+        _ = Syscall.Kill(_process.Id, 15);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await _process.WaitForExitAsync(timeout.Token);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+}
+
+internal static partial class Syscall
+{
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill")]
+    internal static partial int Kill(int pid, int signal);
+}

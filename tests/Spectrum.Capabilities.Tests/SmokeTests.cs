@@ -1,7 +1,0 @@
-namespace Spectrum.Capabilities.Tests;
-
-public class SmokeTests
-{
-    [Fact]
-    public void Builds() => Assert.True(true);
-}
