@@ -282,7 +282,7 @@ public sealed partial class GrantService(BrokerStore store, TreeRoot tree)
             candidates.Add(path.Value[..i]);
         }
 
-        return Dapper.SqlMapper.Query<GrantRow>(connection, $"SELECT {Columns} FROM grants WHERE state = 'active' AND path IN @candidates ORDER BY vm, path, id", new { candidates })
+        return Dapper.SqlMapper.Query<GrantRow>(connection, $"SELECT {Columns} FROM grants WHERE state IN ('active', 'stale') AND path IN @candidates ORDER BY vm, path, id", new { candidates })
             .Where(g => g.IsLiveAt(now) && g.Covers(path))
             .ToList();
     }

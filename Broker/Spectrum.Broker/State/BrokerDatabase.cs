@@ -42,6 +42,7 @@ public sealed class BrokerDatabase
             handle_type INTEGER,
             handle BLOB) STRICT;
         CREATE INDEX grants_live ON grants (vm, path) WHERE state IN ('active', 'stale');
+        CREATE INDEX grants_live_path ON grants (path) WHERE state IN ('active', 'stale');
         CREATE INDEX grants_parent ON grants (parent) WHERE parent IS NOT NULL;
         CREATE INDEX grants_expiry ON grants (expires_at) WHERE state = 'active' AND expires_at IS NOT NULL;
         CREATE TABLE grant_revocation_ids (
