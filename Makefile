@@ -1,5 +1,6 @@
 # Spectrum broker. `make run` and `make test` work on a fresh Debian 12 machine with the .NET SDK:
 # each installs what it needs first (apt packages once, then dotnet restore).
+SHELL := /bin/bash
 PREFIX ?= /usr/local
 CONFIGURATION ?= Release
 DOTNET ?= dotnet
@@ -36,8 +37,12 @@ run: deps
 	@echo "in another shell: export SPECTRUM_SOCKET=$(CURDIR)/.state/run/broker.sock; Broker/Spectrum.Grant/bin/$(CONFIGURATION)/net10.0/spectrum-grant list"
 	$(DOTNET) Broker/Spectrum.Broker/bin/$(CONFIGURATION)/net10.0/spectrum-broker.dll
 
+# Ends with one summary line, "N passed, N failed, N skipped", over every test project.
 test: build
-	$(DOTNET) test Spectrum.sln -c $(CONFIGURATION) --no-build --logger "console;verbosity=normal"
+	@set -o pipefail; status=0; \
+	$(DOTNET) test Spectrum.sln -c $(CONFIGURATION) --no-build --logger "console;verbosity=normal" 2>&1 | tee .state/test.log || status=$$?; \
+	awk '/^ +Passed: [0-9]+$$/{p+=$$2} /^ +Failed: [0-9]+$$/{f+=$$2} /^ +Skipped: [0-9]+$$/{s+=$$2} END{printf "%d passed, %d failed, %d skipped\n", p, f, s}' .state/test.log; \
+	exit $$status
 
 # Framework-dependent installs under $(PREFIX)/lib/spectrum with launchers in $(PREFIX)/bin.
 install: deps
