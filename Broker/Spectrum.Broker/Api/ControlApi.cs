@@ -52,7 +52,7 @@ public static partial class ControlApi
 
         app.MapGet(ApiRoutes.Status, () => Json(services.Status(), BrokerJson.Default.StatusDto));
 
-        app.MapPost(ApiRoutes.Grants, async (HttpContext ctx) =>
+        app.MapPost(ApiRoutes.Grants, async Task<IResult> (HttpContext ctx) =>
         {
             var request = await Body(ctx, BrokerJson.Default.GrantRequest).ConfigureAwait(false);
             var created = await services.GrantAsync(Actor(ctx), request, ctx.RequestAborted).ConfigureAwait(false);
@@ -67,7 +67,7 @@ public static partial class ControlApi
         app.MapDelete(ApiRoutes.Grants + "/{id}", async (HttpContext ctx, string id) =>
             Json(new RevokeResult { Revoked = await grants.RevokeAsync(Actor(ctx), id, ctx.RequestAborted).ConfigureAwait(false) }, BrokerJson.Default.RevokeResult));
 
-        app.MapPost(ApiRoutes.Revoke, async (HttpContext ctx) =>
+        app.MapPost(ApiRoutes.Revoke, async Task<IResult> (HttpContext ctx) =>
         {
             var request = await Body(ctx, BrokerJson.Default.RevokeRequest).ConfigureAwait(false);
             IReadOnlyList<string> revoked = request switch
@@ -113,35 +113,38 @@ public static partial class ControlApi
         app.MapGet(ApiRoutes.Vms, () =>
             Json<IReadOnlyList<VmDto>>(grants.Vms().Select(v => new VmDto { Name = v.Name, Declared = v.Declared, PolicyFile = v.PolicyFile, Grants = v.Grants }).ToList(), BrokerJson.Default.IReadOnlyListVmDto));
 
-        app.MapPost(ApiRoutes.PolicyCheck, async (HttpContext ctx) =>
+        app.MapPost(ApiRoutes.PolicyCheck, async Task<IResult> (HttpContext ctx) =>
         {
-            var request = ctx.Request.ContentLength is null or 0 ? new PolicyCheckRequest() : await Body(ctx, BrokerJson.Default.PolicyCheckRequest).ConfigureAwait(false);
+            // A chunked body has no Content-Length: only a declared-empty or untyped request has no body.
+            var request = ctx.Request.ContentLength == 0 || ctx.Request.ContentType is null ? new PolicyCheckRequest() : await Body(ctx, BrokerJson.Default.PolicyCheckRequest).ConfigureAwait(false);
             return Json(services.Policy.Check(request.Dir), BrokerJson.Default.PolicyCheckResult);
         });
 
         app.MapGet(ApiRoutes.PolicyDiff, () => Json(services.Policy.Diff(), BrokerJson.Default.PolicyDiffResult));
 
-        app.MapPost(ApiRoutes.PolicyApply, async (HttpContext ctx) =>
+        // Handlers taking only HttpContext are typed Task<IResult>: an expression-bodied async lambda
+        // would bind to the RequestDelegate overload and its result would be dropped (an empty 200).
+        app.MapPost(ApiRoutes.PolicyApply, async Task<IResult> (HttpContext ctx) =>
             Json(await services.Policy.ApplyAsync(Actor(ctx), ctx.RequestAborted).ConfigureAwait(false), BrokerJson.Default.PolicyDiffResult));
 
-        app.MapPost(ApiRoutes.TokenVerify, async (HttpContext ctx) =>
+        app.MapPost(ApiRoutes.TokenVerify, async Task<IResult> (HttpContext ctx) =>
             Json(services.Tokens.Verify(await Body(ctx, BrokerJson.Default.TokenRequest).ConfigureAwait(false)), BrokerJson.Default.TokenVerifyResult));
 
-        app.MapPost(ApiRoutes.TokenRedeem, async (HttpContext ctx) =>
+        app.MapPost(ApiRoutes.TokenRedeem, async Task<IResult> (HttpContext ctx) =>
         {
             var request = await Body(ctx, BrokerJson.Default.TokenRequest).ConfigureAwait(false);
             var grant = await services.Tokens.RedeemAsync(Actor(ctx), request, ctx.RequestAborted).ConfigureAwait(false);
             return Json(grant.ToDto(), BrokerJson.Default.GrantDto);
         });
 
-        app.MapPost(ApiRoutes.Revocations, async (HttpContext ctx) =>
+        app.MapPost(ApiRoutes.Revocations, async Task<IResult> (HttpContext ctx) =>
         {
             var request = await Body(ctx, BrokerJson.Default.RevocationRequest).ConfigureAwait(false);
             var revoked = await services.Tokens.RevokeTokenAsync(Actor(ctx), request.RevocationId, ctx.RequestAborted).ConfigureAwait(false);
             return Json(new RevokeResult { Revoked = revoked }, BrokerJson.Default.RevokeResult);
         });
 
-        app.MapPost(ApiRoutes.KeyRotate, async (HttpContext ctx) =>
+        app.MapPost(ApiRoutes.KeyRotate, async Task<IResult> (HttpContext ctx) =>
             Json(await services.Tokens.RotateAsync(Actor(ctx), ctx.RequestAborted).ConfigureAwait(false), BrokerJson.Default.StatusDto));
 
         app.MapFallback((HttpContext ctx) => Results.Json(
