@@ -132,7 +132,7 @@ public sealed class TokenService : IDisposable
     /// must carry the <c>grant</c> right and no <c>no_delegate</c>, and a delegation grant is
     /// created under the original. Single-use nonces are consumed in the same transaction.
     /// </summary>
-    public Task<GrantRow> RedeemAsync(string actor, TokenRequest request, CancellationToken ct)
+    public async Task<GrantRow> RedeemAsync(string actor, TokenRequest request, CancellationToken ct)
     {
         var vm = GrantService.ValidateVm(request.Vm ?? throw BrokerRefusal.Bad("redeem needs the VM that receives the access (vm)"));
         var (token, grant, verdict) = Check(request, delegatingTo: vm);
@@ -152,17 +152,26 @@ public sealed class TokenService : IDisposable
         }
 
         var (kind, identity) = vm == grant.Vm ? (grant.Kind, default(Interop.FileIdentity?)) : _services.Tree.Resolve(path);
-        return _services.Store.WriteAsync(tx =>
+        var nonces = new List<byte[]>();
+        foreach (var nonce in verdict.OnceNonces)
         {
-            foreach (var nonce in verdict.OnceNonces)
+            var bytes = new byte[OnceNonce.Length];
+            nonce.CopyTo(bytes);
+            nonces.Add(bytes);
+        }
+
+        var redeemed = await _services.Store.WriteAsync<GrantRow?>(tx =>
+        {
+            // A replay commits only its refusal record (throwing here would roll that record back too).
+            if (nonces.Exists(bytes => tx.Scalar<long>("SELECT count(*) FROM once_nonces WHERE nonce = @bytes", new { bytes }) > 0))
             {
-                var bytes = new byte[OnceNonce.Length];
-                nonce.CopyTo(bytes);
-                if (tx.Execute("INSERT INTO once_nonces (nonce, grant_id, used_at) VALUES (@bytes, @id, @now) ON CONFLICT (nonce) DO NOTHING", new { bytes, id = grant.Id, now = tx.NowMs }) == 0)
-                {
-                    tx.Audit(actor, AuditActions.Redeem, "refused", vm, path.Value, RightsText.Format(rights), grant.Id, "single-use token was already redeemed");
-                    throw BrokerRefusal.Conflict("token refused: it is single-use and was already redeemed");
-                }
+                tx.Audit(actor, AuditActions.Redeem, "refused", vm, path.Value, RightsText.Format(rights), grant.Id, "single-use token was already redeemed");
+                return null;
+            }
+
+            foreach (var bytes in nonces)
+            {
+                tx.Execute("INSERT INTO once_nonces (nonce, grant_id, used_at) VALUES (@bytes, @id, @now) ON CONFLICT (nonce) DO NOTHING", new { bytes, id = grant.Id, now = tx.NowMs });
             }
 
             var revocationIds = string.Join(',', verdict.RevocationIds.Select(r => r.ToString()));
@@ -190,7 +199,8 @@ public sealed class TokenService : IDisposable
 
             tx.Audit(actor, AuditActions.Redeem, "ok", vm, path.Value, RightsText.Format(rights), row.Id, $"delegated from {grant.Id} ({grant.Vm}); revocation ids {revocationIds}");
             return row;
-        }, ct);
+        }, ct).ConfigureAwait(false);
+        return redeemed ?? throw BrokerRefusal.Conflict("token refused: it is single-use and was already redeemed");
     }
 
     /// <summary>Revokes a token by revocation id: that token, every token derived from it, and the delegations redeemed with them.</summary>

@@ -29,6 +29,14 @@ public sealed class BrokerStore : IDisposable
         _highWaterMs = _writer.ExecuteScalar<long?>("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'clock_high_water'") ?? 0;
         var head = _writer.QuerySingleOrDefault<(long Seq, byte[] Hash)?>("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
         (_lastSeq, _lastHash) = head is { } h ? (h.Seq, h.Hash) : (0, AuditRecord.GenesisHash);
+
+        // Chain on from the head recorded with the last write, not from the last row left: if records were
+        // deleted from the end, new records must keep the gap visible to `audit verify` instead of closing it.
+        var recorded = _writer.ExecuteScalar<string?>("SELECT value FROM meta WHERE key = 'audit_head'")?.Split(':');
+        if (recorded is [var seqText, var hashText] && long.TryParse(seqText, NumberStyles.None, CultureInfo.InvariantCulture, out var recordedSeq) && recordedSeq > _lastSeq)
+        {
+            (_lastSeq, _lastHash) = (recordedSeq, Convert.FromHexString(hashText));
+        }
     }
 
     public BrokerDatabase Database { get; }
