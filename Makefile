@@ -56,8 +56,11 @@ install: deps
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	sed 's|@PREFIX@|$(PREFIX)|g' Broker/spectrum-broker.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/spectrum-broker.service
 
+# In-process toolchain: BenchmarkDotNet's default would rebuild the solution into a generated
+# project; ratios are what count here (BENCHMARKS.md), and both sides run in the same process.
 bench: deps
-	$(DOTNET) run --project bench/Spectrum.Bench -c Release -- --filter '*' $(BENCH_ARGS)
+	$(DOTNET) build bench/Spectrum.Bench -c Release --no-restore
+	$(DOTNET) bench/Spectrum.Bench/bin/Release/net10.0/Spectrum.Bench.dll --filter '*' --inProcess $(BENCH_ARGS)
 
 clean:
 	$(DOTNET) clean Spectrum.sln
