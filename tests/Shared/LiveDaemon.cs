@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 
-namespace Spectrum.Broker.Tests;
+namespace Spectrum.Tests.Shared;
+
+// Shared by the test projects that drive the real daemon (linked into each by its csproj).
 
 /// <summary>A scratch folder with a tree, a state folder, a runtime folder and a policies folder.</summary>
 public sealed class TestDirs : IDisposable
@@ -43,7 +45,10 @@ public sealed class TestDirs : IDisposable
     }
 
     /// <summary>Writes policies/vms/NAME.toml.</summary>
-    public void Policy(string vm, string toml) => File.WriteAllText(Path.Combine(Policies, "vms", vm + ".toml"), toml);
+    public void Policy(string vm, string toml) => File.WriteAllText(PolicyFile(vm), toml);
+
+    /// <summary>The path of policies/vms/NAME.toml.</summary>
+    public string PolicyFile(string vm) => Path.Combine(Policies, "vms", vm + ".toml");
 
     public void Dispose()
     {
@@ -68,12 +73,12 @@ public sealed class BrokerProcess : IAsyncDisposable
     {
         Dirs = dirs;
         _process = process;
-        Client = new BrokerClient(dirs.Socket);
+        Client = new Spectrum.Broker.Contracts.BrokerClient(dirs.Socket);
     }
 
     public TestDirs Dirs { get; }
 
-    public BrokerClient Client { get; }
+    public Spectrum.Broker.Contracts.BrokerClient Client { get; }
 
     public int Pid => _process.Id;
 
@@ -159,6 +164,38 @@ public sealed class BrokerProcess : IAsyncDisposable
         return (process.ExitCode, await stdout + await stderr);
     }
 
+    /// <summary>A raw control API call (no CLI in between): the status code and the body text.</summary>
+    public async Task<(int Status, string Body)> HttpAsync(HttpMethod method, string path, string? jsonBody = null)
+    {
+        var socket = Dirs.Socket;
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await s.ConnectAsync(new UnixDomainSocketEndPoint(socket), ct);
+                    return new NetworkStream(s, ownsSocket: true);
+                }
+                catch
+                {
+                    s.Dispose();
+                    throw;
+                }
+            },
+        };
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://broker") };
+        using var request = new HttpRequestMessage(method, path);
+        if (jsonBody is not null)
+        {
+            request.Content = new StringContent(jsonBody, System.Text.Encoding.UTF8, "application/json");
+        }
+
+        using var response = await http.SendAsync(request);
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
     private static bool CanConnect(string socket)
     {
         try
@@ -196,7 +233,12 @@ public sealed class BrokerProcess : IAsyncDisposable
     /// <summary>SIGTERM and wait for a clean exit; returns the exit code.</summary>
     public async Task<int> StopAsync()
     {
-        _ = Syscall.Kill(_process.Id, 15);
+        // kill(1) rather than a P/Invoke, so that test projects need no unsafe code.
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await _process.WaitForExitAsync(timeout.Token);
         return _process.ExitCode;
@@ -213,10 +255,4 @@ public sealed class BrokerProcess : IAsyncDisposable
 
         _process.Dispose();
     }
-}
-
-internal static partial class Syscall
-{
-    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill")]
-    internal static partial int Kill(int pid, int signal);
 }
