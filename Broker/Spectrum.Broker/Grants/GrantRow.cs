@@ -22,6 +22,18 @@ public sealed class GrantRow
     public long? Ino { get; set; }
     public long? HandleType { get; set; }
     public byte[]? Handle { get; set; }
+    public long? ParentDev { get; set; }
+    public long? ParentIno { get; set; }
+    public long? ParentHandleType { get; set; }
+    public byte[]? ParentHandle { get; set; }
+
+    /// <summary>The identity recorded for the grant root, or null (stale grants).</summary>
+    public Interop.FileIdentity? Identity =>
+        Dev is null || Ino is null ? null : new((ulong)Dev.Value, (ulong)Ino.Value, (int)(HandleType ?? 0), Handle);
+
+    /// <summary>The identity recorded for the directory containing the grant root.</summary>
+    public Interop.FileIdentity? ParentIdentity =>
+        ParentDev is null || ParentIno is null ? null : new((ulong)ParentDev.Value, (ulong)ParentIno.Value, (int)(ParentHandleType ?? 0), ParentHandle);
 
     public Rights RightsValue => (Rights)Rights;
 

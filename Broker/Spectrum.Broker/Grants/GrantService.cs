@@ -26,7 +26,8 @@ public sealed record VmRow(string Name, bool Declared, string? PolicyFile, int G
 /// </summary>
 public sealed partial class GrantService(BrokerStore store, TreeRoot tree)
 {
-    private const string Columns = "id, vm, path, kind, rights, persistence, source, source_detail, parent, created_at, expires_at, state, ended_at, dev, ino, handle_type, handle";
+    /// <summary>Every column of the grants table, in <see cref="GrantRow"/> order.</summary>
+    internal const string Columns = "id, vm, path, kind, rights, persistence, source, source_detail, parent, created_at, expires_at, state, ended_at, dev, ino, handle_type, handle, parent_dev, parent_ino, parent_handle_type, parent_handle";
 
     public BrokerStore Store => store;
 
@@ -69,12 +70,12 @@ public sealed partial class GrantService(BrokerStore store, TreeRoot tree)
         var path = ValidatePath(spec.Path);
         var rights = ValidateRights(spec.Rights);
         var expires = ValidateDuration(spec.Expires);
-        var (kind, identity) = tree.Resolve(path);
-        return store.WriteAsync(tx => Insert(tx, actor, vm, path, kind, rights, expires is null ? null : tx.NowMs + (long)expires.Value.TotalMilliseconds, spec, identity), ct);
+        var (kind, identity, parent) = tree.ResolveWithParent(path);
+        return store.WriteAsync(tx => Insert(tx, actor, vm, path, kind, rights, expires is null ? null : tx.NowMs + (long)expires.Value.TotalMilliseconds, spec, identity, parentIdentity: parent), ct);
     }
 
     /// <summary>Inserts a grant row and its audit record inside <paramref name="tx"/>.</summary>
-    internal static GrantRow Insert(WriteTransaction tx, string actor, string vm, TreePath path, string kind, Rights rights, long? expiresAtMs, GrantSpec spec, Interop.FileIdentity? identity, string state = GrantStates.Active, string? reason = null)
+    internal static GrantRow Insert(WriteTransaction tx, string actor, string vm, TreePath path, string kind, Rights rights, long? expiresAtMs, GrantSpec spec, Interop.FileIdentity? identity, string state = GrantStates.Active, string? reason = null, Interop.FileIdentity? parentIdentity = null)
     {
         if (rights == Capabilities.Rights.None)
         {
@@ -99,6 +100,10 @@ public sealed partial class GrantService(BrokerStore store, TreeRoot tree)
             Ino = identity is { } i2 ? (long)i2.Ino : null,
             HandleType = identity?.Handle is null ? null : identity.Value.HandleType,
             Handle = identity?.Handle,
+            ParentDev = parentIdentity is { } p1 ? (long)p1.Dev : null,
+            ParentIno = parentIdentity is { } p2 ? (long)p2.Ino : null,
+            ParentHandleType = parentIdentity?.Handle is null ? null : parentIdentity.Value.HandleType,
+            ParentHandle = parentIdentity?.Handle,
         };
         tx.Execute(
             "INSERT INTO vms (name, declared, policy_file, created_at) VALUES (@vm, 0, NULL, @now) ON CONFLICT (name) DO NOTHING",
@@ -106,7 +111,7 @@ public sealed partial class GrantService(BrokerStore store, TreeRoot tree)
         tx.Execute(
             $"""
             INSERT INTO grants ({Columns})
-            VALUES (@Id, @Vm, @Path, @Kind, @Rights, @Persistence, @Source, @SourceDetail, @Parent, @CreatedAt, @ExpiresAt, @State, @EndedAt, @Dev, @Ino, @HandleType, @Handle)
+            VALUES (@Id, @Vm, @Path, @Kind, @Rights, @Persistence, @Source, @SourceDetail, @Parent, @CreatedAt, @ExpiresAt, @State, @EndedAt, @Dev, @Ino, @HandleType, @Handle, @ParentDev, @ParentIno, @ParentHandleType, @ParentHandle)
             """,
             row);
         tx.Audit(actor, state == GrantStates.Stale ? AuditActions.Stale : AuditActions.Grant, "ok", vm, row.Path, RightsText.Format(rights), row.Id, reason is null ? Describe(spec, expiresAtMs) : $"{Describe(spec, expiresAtMs)}; stale: {reason}");

@@ -36,11 +36,35 @@ public sealed class TreeRoot : IDisposable
     /// </summary>
     public (string Kind, FileIdentity Identity) Resolve(TreePath path)
     {
+        var (kind, identity, _) = ResolveWithParent(path);
+        return (kind, identity);
+    }
+
+    /// <summary>
+    /// Like <see cref="Resolve"/>, and also the identity of the containing directory (null for the
+    /// tree root): a file grant is checked against its directory, so that an editor's atomic
+    /// save (write a temporary file, rename it over the original) keeps the grant working.
+    /// </summary>
+    public (string Kind, FileIdentity Identity, FileIdentity? Parent) ResolveWithParent(TreePath path)
+    {
         if (path.IsRoot)
         {
-            return (GrantKinds.Directory, Files.Identify(Fd));
+            return (GrantKinds.Directory, Files.Identify(Fd), null);
         }
 
+        var (kind, identity) = ResolveBelow(path);
+        var slash = path.Value.LastIndexOf('/');
+        if (slash < 0)
+        {
+            return (kind, identity, Files.Identify(Fd));
+        }
+
+        using var parent = Files.OpenBeneath(Fd, path.Value[..slash]);
+        return (kind, identity, Files.Identify(parent));
+    }
+
+    private (string Kind, FileIdentity Identity) ResolveBelow(TreePath path)
+    {
         SafeFd fd;
         try
         {

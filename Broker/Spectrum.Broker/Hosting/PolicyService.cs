@@ -14,7 +14,7 @@ namespace Spectrum.Broker.Hosting;
 /// </summary>
 public sealed class PolicyService(BrokerServices services, PolicySet startup)
 {
-    private const string LiveGrants = "SELECT id, vm, path, kind, rights, persistence, source, source_detail, parent, created_at, expires_at, state, ended_at, dev, ino, handle_type, handle FROM grants WHERE source = 'policy' AND state IN ('active', 'stale') ORDER BY vm, path, id";
+    private const string LiveGrants = $"SELECT {GrantService.Columns} FROM grants WHERE source = 'policy' AND state IN ('active', 'stale') ORDER BY vm, path, id";
 
     /// <summary>The policy as last applied.</summary>
     public PolicySet Current { get; private set; } = startup;
@@ -92,7 +92,7 @@ public sealed class PolicyService(BrokerServices services, PolicySet startup)
             {
                 case "add":
                     var grant = change.Desired!;
-                    var (kind, identity, state, detail) = ResolveForPolicy(grant);
+                    var (kind, identity, parentIdentity, state, detail) = ResolveForPolicy(grant);
                     GrantService.Insert(
                         tx,
                         policyActor,
@@ -104,7 +104,8 @@ public sealed class PolicyService(BrokerServices services, PolicySet startup)
                         new GrantSpec { Vm = grant.Vm, Path = grant.Path.Value, Source = GrantSources.Policy, SourceDetail = change.Dto.File },
                         identity,
                         state,
-                        detail);
+                        detail,
+                        parentIdentity);
                     break;
                 case "update":
                     var row = change.Existing!;
@@ -137,22 +138,22 @@ public sealed class PolicyService(BrokerServices services, PolicySet startup)
     }
 
     /// <summary>A policy grant whose path is missing or not grantable is recorded stale, not dropped, so `list` shows it.</summary>
-    private (string Kind, Interop.FileIdentity? Identity, string State, string? Detail) ResolveForPolicy(StaticGrant grant)
+    private (string Kind, Interop.FileIdentity? Identity, Interop.FileIdentity? Parent, string State, string? Detail) ResolveForPolicy(StaticGrant grant)
     {
         var declared = grant.Kind is GrantKind.File ? GrantKinds.File : GrantKinds.Directory;
         try
         {
-            var (kind, identity) = services.Tree.Resolve(grant.Path);
+            var (kind, identity, parent) = services.Tree.ResolveWithParent(grant.Path);
             if (grant.Kind is not null && kind != declared)
             {
-                return (declared, null, GrantStates.Stale, $"{Relative(FileOf(grant))}: policy says {declared}, the tree has a {kind}");
+                return (declared, null, null, GrantStates.Stale, $"{Relative(FileOf(grant))}: policy says {declared}, the tree has a {kind}");
             }
 
-            return (kind, identity, GrantStates.Active, null);
+            return (kind, identity, parent, GrantStates.Active, null);
         }
         catch (BrokerRefusal e)
         {
-            return (declared, null, GrantStates.Stale, $"{Relative(FileOf(grant))}: {e.Message.Split(';')[0]}");
+            return (declared, null, null, GrantStates.Stale, $"{Relative(FileOf(grant))}: {e.Message.Split(';')[0]}");
         }
     }
 

@@ -151,7 +151,7 @@ public sealed class TokenService : IDisposable
             rights = request.Rights is null ? rights & ~Rights.Grant : rights;
         }
 
-        var (kind, identity) = vm == grant.Vm ? (grant.Kind, default(Interop.FileIdentity?)) : _services.Tree.Resolve(path);
+        var (kind, identity, parentIdentity) = vm == grant.Vm ? (grant.Kind, default(Interop.FileIdentity?), default(Interop.FileIdentity?)) : _services.Tree.ResolveWithParent(path);
         var nonces = new List<byte[]>();
         foreach (var nonce in verdict.OnceNonces)
         {
@@ -191,7 +191,8 @@ public sealed class TokenService : IDisposable
                 rights,
                 expiresAt,
                 new GrantSpec { Vm = vm, Path = path.Value, Source = GrantSources.Delegation, SourceDetail = $"token {verdict.RevocationIds[^1]}", Parent = grant.Id, Session = grant.Persistence == "session" },
-                identity);
+                identity,
+                parentIdentity: parentIdentity);
             foreach (var id in verdict.RevocationIds)
             {
                 tx.Execute("INSERT INTO grant_revocation_ids (rev_id, grant_id) VALUES (@rev, @grant) ON CONFLICT DO NOTHING", new { rev = Bytes(id), grant = row.Id });

@@ -40,7 +40,11 @@ public sealed class BrokerDatabase
             dev INTEGER,
             ino INTEGER,
             handle_type INTEGER,
-            handle BLOB) STRICT;
+            handle BLOB,
+            parent_dev INTEGER,
+            parent_ino INTEGER,
+            parent_handle_type INTEGER,
+            parent_handle BLOB) STRICT;
         CREATE INDEX grants_live ON grants (vm, path) WHERE state IN ('active', 'stale');
         CREATE INDEX grants_live_path ON grants (path) WHERE state IN ('active', 'stale');
         CREATE INDEX grants_parent ON grants (parent) WHERE parent IS NOT NULL;

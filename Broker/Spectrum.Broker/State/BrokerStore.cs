@@ -42,6 +42,13 @@ public sealed class BrokerStore : IDisposable
     public BrokerDatabase Database { get; }
 
     /// <summary>
+    /// Raised after a commit that changed grants, with the VMs whose grants changed, on the
+    /// committing thread. Views subscribe to recompile their grant tables: a revoke takes effect
+    /// right after its transaction is durable, never before.
+    /// </summary>
+    public event Action<IReadOnlySet<string>>? GrantsChanged;
+
+    /// <summary>
     /// Now, never earlier than any time this store has written: a clock set back does not bring an
     /// expired grant back to life.
     /// </summary>
@@ -88,6 +95,11 @@ public sealed class BrokerStore : IDisposable
         tx.Commit();
         Interlocked.Exchange(ref _highWaterMs, now);
         (_lastSeq, _lastHash) = (write.LastSeq, write.LastHash);
+        if (write.TouchedVms.Count > 0)
+        {
+            GrantsChanged?.Invoke(write.TouchedVms);
+        }
+
         return result;
     }
 
@@ -123,6 +135,9 @@ public sealed class WriteTransaction
     internal long LastSeq { get; private set; }
 
     internal byte[] LastHash { get; private set; }
+
+    /// <summary>VMs whose grants this transaction changed (every grant change is audited with its VM).</summary>
+    internal HashSet<string> TouchedVms { get; } = new(StringComparer.Ordinal);
 
     public int Execute(string sql, object? args = null) => Connection.Execute(sql, args, Transaction);
 
@@ -161,6 +176,11 @@ public sealed class WriteTransaction
             new { head = $"{record.Seq}:{Convert.ToHexStringLower(record.Hash)}" });
         LastSeq = record.Seq;
         LastHash = record.Hash;
+        if (vm is not null && result == "ok" && action is AuditActions.Grant or AuditActions.Revoke or AuditActions.Expire or AuditActions.Stale or AuditActions.Redeem)
+        {
+            TouchedVms.Add(vm);
+        }
+
         return record;
     }
 }
