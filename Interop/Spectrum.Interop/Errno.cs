@@ -22,6 +22,39 @@ public enum Errno
     ENOSYS = 38,
     ELOOP = 40,
     EOPNOTSUPP = 95,
+
+    // Added for the data path (Posix*.cs, the FUSE view): values from <asm-generic/errno*.h>.
+    ESRCH = 3,
+    ENXIO = 6,
+    E2BIG = 7,
+    EFAULT = 14,
+    EBUSY = 16,
+    ENFILE = 23,
+    EMFILE = 24,
+    ENOTTY = 25,
+    ETXTBSY = 26,
+    EFBIG = 27,
+    ENOSPC = 28,
+    ESPIPE = 29,
+    EROFS = 30,
+    EMLINK = 31,
+    ERANGE = 34,
+    EDEADLK = 35,
+    ENOLCK = 37,
+    ENOTEMPTY = 39,
+    ENODATA = 61,
+    EOVERFLOW = 75,
+    ENOTCONN = 107,
+    ETIMEDOUT = 110,
+    ESTALE = 116,
+    EDQUOT = 122,
+    ECANCELED = 125,
+
+    /// <summary>Linux defines ENOTSUP as EOPNOTSUPP.</summary>
+    ENOTSUP = EOPNOTSUPP,
+
+    /// <summary>Linux defines EWOULDBLOCK as EAGAIN.</summary>
+    EWOULDBLOCK = EAGAIN,
 }
 
 /// <summary>A failed system call: the call's name, the errno, and what it was about.</summary>

@@ -52,6 +52,17 @@ public sealed class TestDirs : IDisposable
 
     public void Dispose()
     {
+        // A broker killed with SIGKILL leaves its views mounted; detach them before deleting.
+        foreach (var line in File.ReadAllLines("/proc/self/mountinfo"))
+        {
+            var mountPoint = line.Split(' ')[4];
+            if (mountPoint.StartsWith(Root + "/", StringComparison.Ordinal))
+            {
+                using var umount = Process.Start("umount", ["-l", mountPoint]);
+                umount.WaitForExit();
+            }
+        }
+
         try
         {
             Directory.Delete(Root, recursive: true);

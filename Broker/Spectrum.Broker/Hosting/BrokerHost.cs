@@ -97,6 +97,7 @@ public static class BrokerHost
         {
             // Anyone may connect: authorization is by SO_PEERCRED on each call, and refusals are audited.
             File.SetUnixFileMode(paths.Socket, (UnixFileMode)0b110_110_110);
+            services.StartViews();
             LogReady(services.Logger, paths.Socket, paths.Tree, paths.StateDir, paths.Policies);
         });
         app.Lifetime.ApplicationStopped.Register(() =>

@@ -40,6 +40,9 @@ public sealed class BrokerServices : IDisposable
     public AuditLog Audit { get; }
     public TokenService Tokens { get; private set; }
     public PolicyService Policy { get; private set; }
+
+    /// <summary>The per-VM views; mounted by <see cref="StartViews"/>.</summary>
+    internal Views.ViewManager? Views { get; private set; }
     public DateTimeOffset StartedAt { get; }
 
     /// <summary>Completes when a grant with an expiry was added, so the sweeper recomputes its wait.</summary>
@@ -148,8 +151,16 @@ public sealed class BrokerServices : IDisposable
         StartedAt = StartedAt,
     };
 
+    /// <summary>Mounts a view for every known VM (as root, or with fusermount3) and keeps them in step with the grants.</summary>
+    public void StartViews()
+    {
+        Views = new Views.ViewManager(this);
+        Views.Start();
+    }
+
     public void Dispose()
     {
+        Views?.Dispose();
         Tokens?.Dispose();
         Store.Dispose();
         Tree.Dispose();

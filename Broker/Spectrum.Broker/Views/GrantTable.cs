@@ -12,8 +12,9 @@ public sealed class ViewGrant
 {
     private volatile bool _ended;
 
-    public ViewGrant(string id, TreePath path, bool isDirectory, Rights rights, Interop.FileIdentity? identity, long? expiresAtMs)
+    public ViewGrant(string id, TreePath path, bool isDirectory, Rights rights, Interop.FileIdentity? identity, long? expiresAtMs, Interop.FileIdentity? parentIdentity = null)
     {
+        ParentIdentity = parentIdentity;
         Id = id;
         Path = path;
         IsDirectory = isDirectory;
@@ -34,6 +35,9 @@ public sealed class ViewGrant
     public Interop.FileIdentity? Identity { get; }
 
     public long? ExpiresAtMs { get; }
+
+    /// <summary>The identity of the directory holding the grant root, recorded with the grant.</summary>
+    public Interop.FileIdentity? ParentIdentity { get; }
 
     public bool Ended => _ended;
 

@@ -1,0 +1,1238 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Spectrum.Capabilities;
+using Spectrum.FuseFs;
+using Spectrum.Interop;
+
+namespace Spectrum.Broker.Views;
+
+/// <summary>What a view needs from the broker besides its grant table.</summary>
+internal interface IViewHost
+{
+    /// <summary>The tree, held as an O_PATH fd, and its owner (who owns files created through views).</summary>
+    TreeRootInfo Tree { get; }
+
+    /// <summary>A refused operation, for the aggregated <c>deny</c> audit records.</summary>
+    void Denied(string vm, string op, string path);
+
+    /// <summary>A grant root no longer is what was granted (replaced or moved): the grant is stale.</summary>
+    void Stale(string vm, ViewGrant grant, string reason);
+}
+
+/// <summary>The tree root as a view uses it.</summary>
+internal sealed record TreeRootInfo(SafeFd Fd, uint OwnerUid, uint OwnerGid);
+
+/// <summary>Per-view settings from the VM's policy and broker.toml.</summary>
+internal sealed record ViewSettings(uint GuestUid, uint GuestGid, bool Passthrough)
+{
+    /// <summary>
+    /// Entry and attribute cache time. Short, because a revoke also invalidates by notify; a
+    /// cached answer saves a round trip, which is the unit of cost (BENCHMARKS.md).
+    /// </summary>
+    public TimeSpan CacheTimeout { get; init; } = TimeSpan.FromSeconds(1);
+}
+
+/// <summary>
+/// A VM's view of the global tree, served over FUSE: granted paths at their real places,
+/// synthesized read-only ancestors, and nothing else (ENOENT, never EACCES, for ungranted names).
+/// Every operation checks the rights of the live grants covering its node: a volatile read per
+/// grant, no crypto, no allocation. Host objects are reached only through O_PATH fds resolved with
+/// openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV) from the tree root, or one
+/// O_NOFOLLOW component at a time below a grant root; symlinks are shown, never followed.
+/// </summary>
+internal sealed class ViewFileSystem : FuseFileSystem
+{
+    private const uint SIfMt = 0xF000;
+    private const uint SIfDir = 0x4000;
+    private const uint SIfReg = 0x8000;
+
+    /// <summary>Synthesized nodes get inode numbers from a range host filesystems do not hand out.</summary>
+    private const ulong SyntheticInoBase = 1UL << 62;
+
+    private readonly string _vm;
+    private readonly IViewHost _host;
+    private readonly ViewSettings _settings;
+    private readonly ConcurrentDictionary<ulong, ViewNode> _nodes = new();
+    private readonly ConcurrentDictionary<ulong, ViewHandle> _handles = new();
+    private readonly Lock _nodeLock = new();
+    private readonly Dictionary<(ulong Parent, string Name), ViewNode> _byName = [];
+    private long _nextKey = (long)FuseSession.RootKey;
+    private long _nextHandle;
+    private volatile GrantTable _table = GrantTable.Empty;
+
+    /// <summary>getdents64 buffer, one per reader thread (no allocation per READDIR).</summary>
+    [ThreadStatic]
+    private static byte[]? t_direntBuffer;
+    private FuseSession? _session;
+
+    public ViewFileSystem(string vm, IViewHost host, ViewSettings settings)
+    {
+        _vm = vm;
+        _host = host;
+        _settings = settings;
+        var root = new ViewNode(FuseSession.RootKey, null, ".", [], [], null, true, 0, SyntheticInoBase + FuseSession.RootKey);
+        root.AddReference();
+        _nodes[root.Key] = root;
+    }
+
+    public string Vm => _vm;
+
+    /// <summary>The compiled grants this view serves.</summary>
+    public GrantTable Table => _table;
+
+    /// <summary>Swaps in a new grant table; the caller then invalidates what changed (see <see cref="ViewManager"/>).</summary>
+    public void Install(GrantTable table) => _table = table;
+
+    /// <summary>Every node the kernel holds, for invalidation after a grant change.</summary>
+    public IEnumerable<ViewNode> Nodes => _nodes.Values;
+
+    public FuseSession? Session => _session;
+
+    public override void Init(FuseSession session, in FuseConnectionInfo connection) => _session = session;
+
+    // ---- node table ------------------------------------------------------------------------
+
+    private ViewNode? Node(ulong key) => _nodes.TryGetValue(key, out var n) ? n : null;
+
+    /// <summary>The table node at a synthesized view node's path in the current table, or null when it no longer leads to a live grant.</summary>
+    private TableNode? TableAt(ViewNode node)
+    {
+        if (node.Parent is null)
+        {
+            return _table.Root;
+        }
+
+        var parent = TableAt(node.Parent);
+        return parent?.Find(node.Name);
+    }
+
+    private static bool LeadsToLiveGrant(TableNode node)
+    {
+        foreach (var g in node.Grants)
+        {
+            if (!g.Ended)
+            {
+                return true;
+            }
+        }
+
+        foreach (var child in node.Children)
+        {
+            if (LeadsToLiveGrant(child))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Finds or creates the node for (parent, name), counting one reference for the kernel.</summary>
+    private ViewNode Intern(ViewNode parent, ReadOnlySpan<byte> name, Func<ulong, ViewNode> create, Func<ViewNode, bool> stillSame)
+    {
+        var nameText = Encoding.UTF8.GetString(name);
+        lock (_nodeLock)
+        {
+            if (_byName.TryGetValue((parent.Key, nameText), out var existing) && stillSame(existing))
+            {
+                existing.AddReference();
+                return existing;
+            }
+
+            var node = create((ulong)Interlocked.Increment(ref _nextKey));
+            node.AddReference();
+            _nodes[node.Key] = node;
+            _byName[(parent.Key, nameText)] = node;
+            return node;
+        }
+    }
+
+    public override void Forget(ulong node, ulong references)
+    {
+        if (node == FuseSession.RootKey || !_nodes.TryGetValue(node, out var n) || !n.Release(references))
+        {
+            return;
+        }
+
+        lock (_nodeLock)
+        {
+            _nodes.TryRemove(node, out _);
+            var key = (n.Parent!.Key, Encoding.UTF8.GetString(n.Name));
+            if (_byName.TryGetValue(key, out var current) && current == n)
+            {
+                _byName.Remove(key);
+            }
+        }
+
+        n.Fd?.Dispose();
+    }
+
+    // ---- attributes ------------------------------------------------------------------------
+
+    private void FillSynthetic(ViewNode node, ref FuseAttr attr)
+    {
+        attr.Ino = node.Ino;
+        attr.Mode = SIfDir | 0x16D; // 0555: synthesized ancestors are read-only
+        attr.Nlink = 2;
+        attr.Uid = _settings.GuestUid;
+        attr.Gid = _settings.GuestGid;
+        attr.Blksize = 4096;
+    }
+
+    private Errno FillBacked(ViewNode node, ref FuseAttr attr)
+    {
+        var e = Posix.Stat(node.Fd!, out var st);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        Fill(st, node.Rights, ref attr);
+        return Errno.OK;
+    }
+
+    private void Fill(in StatxResult st, Rights rights, ref FuseAttr attr)
+    {
+        attr.Ino = st.Ino;
+        attr.Size = st.Size;
+        attr.Blocks = st.Blocks;
+        attr.Atime = (ulong)st.AtimeSec;
+        attr.AtimeNsec = st.AtimeNsec;
+        attr.Mtime = (ulong)st.MtimeSec;
+        attr.MtimeNsec = st.MtimeNsec;
+        attr.Ctime = (ulong)st.CtimeSec;
+        attr.CtimeNsec = st.CtimeNsec;
+        var mode = st.Mode & ~0xE00u; // never show setuid, setgid or sticky bits
+        if ((rights & (Rights.Write | Rights.Create | Rights.Delete | Rights.Rename)) == 0)
+        {
+            mode &= ~0x92u; // a read-only grant shows read-only permission bits
+        }
+
+        attr.Mode = mode;
+        attr.Nlink = st.Nlink;
+        attr.Uid = _settings.GuestUid;
+        attr.Gid = _settings.GuestGid;
+        attr.Rdev = 0;
+        attr.Blksize = st.Blksize;
+    }
+
+    private void SetTimeouts(ref FuseEntryOut entry)
+    {
+        entry.SetEntryTimeout(_settings.CacheTimeout);
+        entry.SetAttrTimeout(_settings.CacheTimeout);
+    }
+
+    // ---- lookup ----------------------------------------------------------------------------
+
+    public override Errno Lookup(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name, ref FuseEntryOut entry)
+    {
+        var p = Node(parent);
+        if (p is null || (!p.IsSynthesized && !p.IsLive))
+        {
+            return Errno.ENOENT;
+        }
+
+        if (!p.IsDirectory)
+        {
+            return Errno.ENOTDIR;
+        }
+
+        if (name.SequenceEqual("."u8) || name.SequenceEqual(".."u8))
+        {
+            // EXPORT_SUPPORT asks for these; ".." of a view node is its view parent, never the host's.
+            var target = name.Length == 1 ? p : p.Parent ?? p;
+            target.AddReference();
+            entry.NodeId = target.Key;
+            SetTimeouts(ref entry);
+            return target.IsSynthesized ? Fill(target, ref entry.Attr) : FillBacked(target, ref entry.Attr);
+        }
+
+        var tableChild = TableChild(p, name);
+        ViewNode? node;
+        if (tableChild is not null && HasLiveGrant(tableChild))
+        {
+            node = LookupGrantRoot(p, name, tableChild);
+        }
+        else if (!p.IsSynthesized)
+        {
+            node = LookupBelow(p, name, out var e);
+            if (node is null)
+            {
+                entry.SetEntryTimeout(_settings.CacheTimeout);
+                return e;
+            }
+        }
+        else if (tableChild is not null && LeadsToLiveGrant(tableChild))
+        {
+            var nameBytes = name.ToArray();
+            node = Intern(p, name, key => new ViewNode(key, p, Join(p.Path, nameBytes), nameBytes, [], null, true, 0, SyntheticInoBase + key), n => n.IsSynthesized);
+        }
+        else
+        {
+            node = null;
+        }
+
+        if (node is null)
+        {
+            // Not granted: the guest learns nothing, and the kernel caches the answer briefly
+            // (a new grant invalidates it by notify).
+            entry.SetEntryTimeout(_settings.CacheTimeout);
+            return Errno.ENOENT;
+        }
+
+        entry.NodeId = node.Key;
+        SetTimeouts(ref entry);
+        var fill = node.IsSynthesized ? Fill(node, ref entry.Attr) : FillBacked(node, ref entry.Attr);
+        if (fill != Errno.OK)
+        {
+            Forget(node.Key, 1);
+            entry = default;
+            return fill;
+        }
+
+        return Errno.OK;
+    }
+
+    private Errno Fill(ViewNode node, ref FuseAttr attr)
+    {
+        FillSynthetic(node, ref attr);
+        return Errno.OK;
+    }
+
+    private TableNode? TableChild(ViewNode parent, ReadOnlySpan<byte> name)
+    {
+        var at = TableAt(parent);
+        return at?.Find(name);
+    }
+
+    private static bool HasLiveGrant(TableNode node)
+    {
+        foreach (var g in node.Grants)
+        {
+            if (!g.Ended)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// A grant root: resolved from the tree root with openat2 (never through a symlink, a magic
+    /// link or a mount), then checked against the identity recorded when the grant was made.
+    /// </summary>
+    private ViewNode? LookupGrantRoot(ViewNode parent, ReadOnlySpan<byte> name, TableNode tableNode)
+    {
+        var grants = new List<ViewGrant>();
+        foreach (var g in tableNode.Grants)
+        {
+            if (!g.Ended)
+            {
+                grants.Add(g);
+            }
+        }
+
+        // Directory grants above cover this path too.
+        foreach (var g in parent.Grants)
+        {
+            if (!g.Ended && g.IsDirectory && !grants.Contains(g))
+            {
+                grants.Add(g);
+            }
+        }
+
+        var grant = grants[0];
+        var e = Posix.OpenBeneath(_host.Tree.Fd, Encoding.UTF8.GetBytes(grant.Path.Value), OpenFlags.Path, 0, out var fd);
+        if (e != Errno.OK || fd is null)
+        {
+            _host.Stale(_vm, grant, $"the grant root cannot be reached ({e})");
+            return null;
+        }
+
+        Posix.Stat(fd, out var st);
+        if (!IdentityHolds(grant, fd, st, out var why))
+        {
+            fd.Dispose();
+            _host.Stale(_vm, grant, why);
+            return null;
+        }
+
+        if (!st.IsDirectory && !st.IsRegular)
+        {
+            fd.Dispose();
+            return null;
+        }
+
+        var path = grant.Path.Value;
+        var all = grants.ToArray();
+        var nameBytes = name.ToArray();
+        var (dev, ino, isDir) = (st.Dev, st.Ino, st.IsDirectory);
+        var node = Intern(parent, name, key => new ViewNode(key, parent, path, nameBytes, all, fd, isDir, dev, ino), n => !n.IsSynthesized && n.Dev == dev && n.Ino == ino && n.Grants.SequenceEqual(all));
+        if (node.Fd != fd)
+        {
+            fd.Dispose();
+        }
+
+        return node;
+    }
+
+    /// <summary>
+    /// A directory grant must still be the very directory that was granted (dev, inode, file
+    /// handle): a replaced root makes the grant stale, never silently re-pointed. A file grant is
+    /// checked against its parent directory, so an editor's atomic save (rename over) keeps working.
+    /// </summary>
+    private bool IdentityHolds(ViewGrant grant, SafeFd fd, in StatxResult st, out string why)
+    {
+        why = "";
+        if (grant.IsDirectory)
+        {
+            if (grant.Identity is not { } recorded)
+            {
+                why = "no identity was recorded";
+                return false;
+            }
+
+            var now = Files.Identify(fd);
+            if (!st.IsDirectory || !now.SameFileAs(recorded))
+            {
+                why = "the granted directory was replaced or moved";
+                return false;
+            }
+
+            return true;
+        }
+
+        if (grant.ParentIdentity is not { } parentRecorded)
+        {
+            return grant.Identity is { } r && Files.Identify(fd).SameFileAs(r);
+        }
+
+        var slash = grant.Path.Value.LastIndexOf('/');
+        SafeFd? parentFd = null;
+        try
+        {
+            if (slash >= 0 && Posix.OpenBeneath(_host.Tree.Fd, Encoding.UTF8.GetBytes(grant.Path.Value[..slash]), OpenFlags.Path, 0, out parentFd) != Errno.OK)
+            {
+                why = "the directory of the granted file cannot be reached";
+                return false;
+            }
+
+            var parentNow = Files.Identify(parentFd ?? _host.Tree.Fd);
+            if (!parentNow.SameFileAs(parentRecorded))
+            {
+                why = "the directory of the granted file was replaced or moved";
+                return false;
+            }
+
+            return true;
+        }
+        finally
+        {
+            parentFd?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// One component below a backed directory, resolved on the parent's fd with openat2
+    /// (RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS, O_PATH | O_NOFOLLOW): a symlink is
+    /// returned as itself, and a mount point inside a granted directory, bind mounts of the same
+    /// filesystem included, is not crossed (EXDEV, shown as ENOENT).
+    /// </summary>
+    private ViewNode? LookupBelow(ViewNode parent, ReadOnlySpan<byte> name, out Errno error)
+    {
+        error = Posix.OpenBeneath(parent.Fd!, name, OpenFlags.Path, 0, out var fd);
+        if (error != Errno.OK || fd is null)
+        {
+            error = error is Errno.OK or Errno.EXDEV ? Errno.ENOENT : error;
+            return null;
+        }
+
+        error = Posix.Stat(fd, out var st);
+        if (error != Errno.OK)
+        {
+            fd.Dispose();
+            return null;
+        }
+
+        var grants = Inherited(parent);
+        var nameBytes = name.ToArray();
+        var (dev, ino, isDir) = (st.Dev, st.Ino, st.IsDirectory);
+        var node = Intern(parent, name, key => new ViewNode(key, parent, Join(parent.Path, nameBytes), nameBytes, grants, fd, isDir, dev, ino), n => !n.IsSynthesized && n.Dev == dev && n.Ino == ino);
+        if (node.Fd != fd)
+        {
+            fd.Dispose();
+        }
+
+        return node;
+    }
+
+    /// <summary>A child below a backed directory is covered by the parent's live directory grants.</summary>
+    private static ViewGrant[] Inherited(ViewNode parent)
+    {
+        var count = 0;
+        foreach (var g in parent.Grants)
+        {
+            if (g.IsDirectory)
+            {
+                count++;
+            }
+        }
+
+        if (count == parent.Grants.Length)
+        {
+            return parent.Grants;
+        }
+
+        var result = new ViewGrant[count];
+        var i = 0;
+        foreach (var g in parent.Grants)
+        {
+            if (g.IsDirectory)
+            {
+                result[i++] = g;
+            }
+        }
+
+        return result;
+    }
+
+    private static string Join(string parent, ReadOnlySpan<byte> name) =>
+        parent == "." ? Encoding.UTF8.GetString(name) : parent + "/" + Encoding.UTF8.GetString(name);
+
+    private static string Join(string parent, byte[] name) => Join(parent, name.AsSpan());
+
+    // ---- checks ----------------------------------------------------------------------------
+
+    /// <summary>A node the guest may use: synthesized and still leading to a grant, or backed under a live grant.</summary>
+    private ViewNode? Live(ulong key)
+    {
+        var node = Node(key);
+        if (node is null)
+        {
+            return null;
+        }
+
+        if (node.IsSynthesized)
+        {
+            var t = TableAt(node);
+            return t is not null && LeadsToLiveGrant(t) ? node : null;
+        }
+
+        return node.IsLive ? node : null;
+    }
+
+    private Errno Deny(string op, ViewNode node, ReadOnlySpan<byte> name = default, Errno errno = Errno.EACCES)
+    {
+        _host.Denied(_vm, op, name.IsEmpty ? node.Path : Join(node.Path, name));
+        return errno;
+    }
+
+    // ---- attributes ------------------------------------------------------------------------
+
+    public override Errno GetAttr(in FuseRequestContext context, ulong node, ulong? fh, ref FuseAttrOut attr)
+    {
+        var n = Live(node);
+        if (n is null)
+        {
+            return Errno.ENOENT;
+        }
+
+        attr.SetAttrTimeout(_settings.CacheTimeout);
+        return n.IsSynthesized ? Fill(n, ref attr.Attr) : FillBacked(n, ref attr.Attr);
+    }
+
+    public override Errno SetAttr(in FuseRequestContext context, ulong node, in FuseSetAttrIn changes, ref FuseAttrOut attr)
+    {
+        var n = Live(node);
+        if (n is null)
+        {
+            return Errno.ENOENT;
+        }
+
+        if (n.IsSynthesized)
+        {
+            return Deny("setattr", n);
+        }
+
+        var rights = n.Rights;
+        var valid = changes.Valid;
+        if ((valid & (FuseSetAttrValid.Uid | FuseSetAttrValid.Gid)) != 0)
+        {
+            return Deny("chown", n, errno: Errno.EPERM);
+        }
+
+        if ((valid & FuseSetAttrValid.Mode) != 0)
+        {
+            if ((rights & Rights.SetAttr) == 0)
+            {
+                return Deny("chmod", n);
+            }
+
+            if ((changes.Mode & 0xE00) != 0)
+            {
+                return Deny("setuid", n, errno: Errno.EPERM);
+            }
+
+            var e = Posix.Chmod(n.Fd!, changes.Mode & 0x1FF);
+            if (e != Errno.OK)
+            {
+                return e;
+            }
+        }
+
+        if ((valid & FuseSetAttrValid.Size) != 0)
+        {
+            if ((rights & Rights.Write) == 0 && !HandleCanWrite(changes, valid))
+            {
+                return Deny("truncate", n);
+            }
+
+            var e = Truncate(n, changes, valid);
+            if (e != Errno.OK)
+            {
+                return e;
+            }
+        }
+
+        if ((valid & (FuseSetAttrValid.Atime | FuseSetAttrValid.Mtime | FuseSetAttrValid.AtimeNow | FuseSetAttrValid.MtimeNow)) != 0)
+        {
+            if ((rights & (Rights.SetAttr | Rights.Write)) == 0)
+            {
+                return Deny("utimens", n);
+            }
+
+            var atime = (valid & FuseSetAttrValid.AtimeNow) != 0 ? PosixTime.Now
+                : (valid & FuseSetAttrValid.Atime) != 0 ? new PosixTime((long)changes.Atime, changes.AtimeNsec)
+                : PosixTime.Omit;
+            var mtime = (valid & FuseSetAttrValid.MtimeNow) != 0 ? PosixTime.Now
+                : (valid & FuseSetAttrValid.Mtime) != 0 ? new PosixTime((long)changes.Mtime, changes.MtimeNsec)
+                : PosixTime.Omit;
+            var e = Posix.SetTimes(n.Fd!, atime, mtime);
+            if (e != Errno.OK)
+            {
+                return e;
+            }
+        }
+
+        attr.SetAttrTimeout(_settings.CacheTimeout);
+        return FillBacked(n, ref attr.Attr);
+    }
+
+    private bool HandleCanWrite(in FuseSetAttrIn changes, FuseSetAttrValid valid) =>
+        (valid & FuseSetAttrValid.Fh) != 0 && _handles.TryGetValue(changes.Fh, out var h) && h.CanWrite && h.IsLive;
+
+    private Errno Truncate(ViewNode n, in FuseSetAttrIn changes, FuseSetAttrValid valid)
+    {
+        if ((valid & FuseSetAttrValid.Fh) != 0 && _handles.TryGetValue(changes.Fh, out var h) && h.Fd is not null && h.CanWrite)
+        {
+            return Posix.Ftruncate(h.Fd, (long)changes.Size);
+        }
+
+        if (n.IsDirectory)
+        {
+            return Errno.EISDIR;
+        }
+
+        var e = Posix.Reopen(n.Fd!, OpenFlags.WriteOnly, out var fd);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        using (fd)
+        {
+            return Posix.Ftruncate(fd!, (long)changes.Size);
+        }
+    }
+
+    public override Errno Access(in FuseRequestContext context, ulong node, int mask)
+    {
+        var n = Live(node);
+        if (n is null)
+        {
+            return Errno.ENOENT;
+        }
+
+        var rights = n.IsSynthesized ? Rights.Read : n.Rights;
+        if ((mask & 2) != 0 && (rights & (Rights.Write | Rights.Create | Rights.Delete | Rights.Rename)) == 0)
+        {
+            return Errno.EACCES;
+        }
+
+        return (mask & 4) != 0 && (rights & Rights.Read) == 0 ? Errno.EACCES : Errno.OK;
+    }
+
+    public override Errno Readlink(in FuseRequestContext context, ulong node, Span<byte> target, out int length)
+    {
+        length = 0;
+        var n = Live(node);
+        if (n is null || n.IsSynthesized)
+        {
+            return Errno.ENOENT;
+        }
+
+        // The target is shown as it is; the guest resolves it inside its own view, the host never does.
+        return (n.Rights & Rights.Read) == 0 ? Deny("readlink", n) : Posix.ReadLink(n.Fd!, target, out length);
+    }
+
+    public override Errno StatFs(in FuseRequestContext context, ulong node, ref FuseKStatfs stat)
+    {
+        var n = Node(node);
+        var e = Posix.Statfs(n?.Fd ?? _host.Tree.Fd, out var s);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        stat.Blocks = s.Blocks;
+        stat.Bfree = s.Bfree;
+        stat.Bavail = s.Bavail;
+        stat.Files = s.Files;
+        stat.Ffree = s.Ffree;
+        stat.Bsize = (uint)s.Bsize;
+        stat.Namelen = (uint)s.Namelen;
+        stat.Frsize = (uint)s.Frsize;
+        return Errno.OK;
+    }
+
+    // ---- files -----------------------------------------------------------------------------
+
+    public override Errno Open(in FuseRequestContext context, ulong node, int flags, ref FuseOpenOut open)
+    {
+        var n = Live(node);
+        if (n is null)
+        {
+            return Errno.ENOENT;
+        }
+
+        if (n.IsSynthesized || n.IsDirectory)
+        {
+            return Errno.EISDIR;
+        }
+
+        Posix.Stat(n.Fd!, out var st);
+        if ((st.Mode & SIfMt) != SIfReg)
+        {
+            // Devices, FIFOs and sockets are shown but never opened on the host: opening one could block or reach a device.
+            return Deny("open-special", n);
+        }
+
+        var access = (OpenFlags)flags & OpenFlags.AccessModeMask;
+        var wantsWrite = access != OpenFlags.ReadOnly || ((OpenFlags)flags & OpenFlags.Truncate) != 0;
+        var wantsRead = access != OpenFlags.WriteOnly;
+        var rights = n.Rights;
+        if ((wantsRead && (rights & Rights.Read) == 0) || (wantsWrite && (rights & Rights.Write) == 0))
+        {
+            return Deny(wantsWrite ? "open-write" : "open-read", n);
+        }
+
+        const OpenFlags Kept = OpenFlags.AccessModeMask | OpenFlags.Append | OpenFlags.Truncate | OpenFlags.NonBlock;
+        var e = Posix.Reopen(n.Fd!, ((OpenFlags)flags & Kept) | OpenFlags.NoFollow, out var fd);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        return Register(n, fd!, wantsWrite, isDirectory: false, ref open);
+    }
+
+    private Errno Register(ViewNode n, SafeFd fd, bool canWrite, bool isDirectory, ref FuseOpenOut open)
+    {
+        var fh = (ulong)Interlocked.Increment(ref _nextHandle);
+        _handles[fh] = new ViewHandle(n, fd, canWrite, isDirectory);
+        open.Fh = fh;
+        if (!isDirectory && _settings.Passthrough && _session is { } session && session.Connection.Passthrough)
+        {
+            // Kernel passthrough: reads and writes go to the backing file without a round trip.
+            // Such a file stays readable until closed after a revoke (documented, opt-in per VM).
+            var id = session.OpenBacking(fd);
+            if (id > 0)
+            {
+                open.BackingId = id;
+                open.OpenFlags |= FuseOpenFlags.Passthrough;
+            }
+        }
+
+        return Errno.OK;
+    }
+
+    private ViewHandle? Handle(ulong fh) =>
+        _handles.TryGetValue(fh, out var h) && h.IsLive ? h : null;
+
+    public override Errno Read(in FuseRequestContext context, ulong node, ulong fh, ulong offset, Span<byte> buffer, out int bytesRead)
+    {
+        bytesRead = 0;
+        var h = Handle(fh);
+        return h?.Fd is null ? Errno.EACCES : Posix.PRead(h.Fd, buffer, (long)offset, out bytesRead);
+    }
+
+    public override Errno Write(in FuseRequestContext context, ulong node, ulong fh, ulong offset, ReadOnlySpan<byte> data, FuseWriteFlags flags, out int bytesWritten)
+    {
+        bytesWritten = 0;
+        var h = Handle(fh);
+        return h?.Fd is null || !h.CanWrite ? Errno.EACCES : Posix.PWrite(h.Fd, data, (long)offset, out bytesWritten);
+    }
+
+    public override Errno Flush(in FuseRequestContext context, ulong node, ulong fh, ulong lockOwner) => Errno.OK;
+
+    public override Errno Release(in FuseRequestContext context, ulong node, ulong fh, int flags, FuseReleaseFlags releaseFlags, ulong lockOwner)
+    {
+        if (_handles.TryRemove(fh, out var h))
+        {
+            h.Fd?.Dispose();
+        }
+
+        return Errno.OK;
+    }
+
+    public override Errno Fsync(in FuseRequestContext context, ulong node, ulong fh, bool dataOnly)
+    {
+        var h = Handle(fh);
+        return h?.Fd is null ? Errno.EACCES : dataOnly ? Posix.Fdatasync(h.Fd) : Posix.Fsync(h.Fd);
+    }
+
+    public override Errno Fallocate(in FuseRequestContext context, ulong node, ulong fh, ulong offset, ulong length, int mode)
+    {
+        var h = Handle(fh);
+        return h?.Fd is null || !h.CanWrite ? Errno.EACCES : Posix.Fallocate(h.Fd, (FallocateMode)mode, (long)offset, (long)length);
+    }
+
+    public override Errno Lseek(in FuseRequestContext context, ulong node, ulong fh, ulong offset, int whence, out ulong result)
+    {
+        result = 0;
+        var h = Handle(fh);
+        if (h?.Fd is null)
+        {
+            return Errno.EACCES;
+        }
+
+        var e = Posix.Seek(h.Fd, (long)offset, (SeekWhence)whence, out var position);
+        result = (ulong)position;
+        return e;
+    }
+
+    public override Errno CopyFileRange(in FuseRequestContext context, ulong nodeIn, ulong fhIn, ulong offsetIn, ulong nodeOut, ulong fhOut, ulong offsetOut, ulong length, ulong flags, out ulong copied)
+    {
+        copied = 0;
+        var input = Handle(fhIn);
+        var output = Handle(fhOut);
+        if (input?.Fd is null || output?.Fd is null || !output.CanWrite)
+        {
+            return Errno.EACCES;
+        }
+
+        var e = Posix.CopyFileRange(input.Fd, (long)offsetIn, output.Fd, (long)offsetOut, (long)length, out var n);
+        copied = (ulong)n;
+        return e;
+    }
+
+    // ---- directories -----------------------------------------------------------------------
+
+    public override Errno OpenDir(in FuseRequestContext context, ulong node, int flags, ref FuseOpenOut open)
+    {
+        var n = Live(node);
+        if (n is null)
+        {
+            return Errno.ENOENT;
+        }
+
+        if (!n.IsDirectory)
+        {
+            return Errno.ENOTDIR;
+        }
+
+        if (n.IsSynthesized)
+        {
+            var t = TableAt(n);
+            var names = new List<byte[]>();
+            foreach (var child in t?.Children ?? [])
+            {
+                if (LeadsToLiveGrant(child))
+                {
+                    names.Add(child.Name);
+                }
+            }
+
+            var fh = (ulong)Interlocked.Increment(ref _nextHandle);
+            _handles[fh] = new ViewHandle(n, null, false, true) { SyntheticEntries = [.. names] };
+            open.Fh = fh;
+            return Errno.OK;
+        }
+
+        if ((n.Rights & Rights.Read) == 0)
+        {
+            return Deny("readdir", n);
+        }
+
+        var e = Posix.Reopen(n.Fd!, OpenFlags.ReadOnly | OpenFlags.Directory, out var fd);
+        return e != Errno.OK ? e : Register(n, fd!, false, isDirectory: true, ref open);
+    }
+
+    public override Errno ReadDir(in FuseRequestContext context, ulong node, ulong fh, ulong offset, ref FuseDirectoryWriter entries)
+    {
+        var h = Handle(fh);
+        if (h is null)
+        {
+            return Errno.EACCES;
+        }
+
+        if (h.SyntheticEntries is { } names)
+        {
+            // Cookies: 1 ".", 2 "..", 3.. the entries that lead to grants.
+            for (var i = (int)offset; i < names.Length + 2; i++)
+            {
+                var next = (ulong)i + 1;
+                var added = i switch
+                {
+                    0 => entries.TryAdd("."u8, h.Node.Ino, SIfDir >> 12, next),
+                    1 => entries.TryAdd(".."u8, SyntheticInoBase, SIfDir >> 12, next),
+                    _ => entries.TryAdd(names[i - 2], SyntheticInoBase, SIfDir >> 12, next),
+                };
+                if (!added)
+                {
+                    break;
+                }
+            }
+
+            return Errno.OK;
+        }
+
+        var e = Posix.SeekDir(h.Fd!, (long)offset);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        var buffer = t_direntBuffer ??= new byte[8192];
+        while (true)
+        {
+            e = Posix.GetDents(h.Fd!, buffer, out var length);
+            if (e != Errno.OK || length == 0)
+            {
+                return e;
+            }
+
+            foreach (var d in new DirentReader(buffer.AsSpan(0, length)))
+            {
+                if (!entries.TryAdd(d.Name, d.Ino, (uint)d.Type, (ulong)d.Offset))
+                {
+                    return Errno.OK;
+                }
+            }
+        }
+    }
+
+    public override Errno ReleaseDir(in FuseRequestContext context, ulong node, ulong fh, int flags)
+    {
+        if (_handles.TryRemove(fh, out var h))
+        {
+            h.Fd?.Dispose();
+        }
+
+        return Errno.OK;
+    }
+
+    public override Errno FsyncDir(in FuseRequestContext context, ulong node, ulong fh, bool dataOnly)
+    {
+        var h = Handle(fh);
+        return h?.Fd is null ? Errno.OK : Posix.Fsync(h.Fd);
+    }
+
+    // ---- creating and removing ---------------------------------------------------------------
+
+    /// <summary>The backed, live parent directory in which <paramref name="op"/> needs <paramref name="needed"/>.</summary>
+    private Errno WritableParent(ulong parent, ReadOnlySpan<byte> name, Rights needed, string op, out ViewNode? dir)
+    {
+        dir = Live(parent);
+        if (dir is null)
+        {
+            return Errno.ENOENT;
+        }
+
+        if (dir.IsSynthesized)
+        {
+            // Nothing can be made or removed in a synthesized directory: it only leads to grants.
+            return Deny(op, dir, name);
+        }
+
+        return (dir.Rights & needed) != needed ? Deny(op, dir, name) : Errno.OK;
+    }
+
+    /// <summary>Files created through a view belong to the tree's owner, whoever the guest is.</summary>
+    private void GiveToOwner(SafeFd fd) => Posix.Chown(fd, _host.Tree.OwnerUid, _host.Tree.OwnerGid);
+
+    private Errno EntryFor(ViewNode dir, ReadOnlySpan<byte> name, ref FuseEntryOut entry)
+    {
+        var node = LookupBelow(dir, name, out var e);
+        if (node is null)
+        {
+            return e;
+        }
+
+        entry.NodeId = node.Key;
+        SetTimeouts(ref entry);
+        return FillBacked(node, ref entry.Attr);
+    }
+
+    public override Errno Create(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name, int flags, uint mode, uint umask, ref FuseEntryOut entry, ref FuseOpenOut open)
+    {
+        var e = WritableParent(parent, name, Rights.Create, "create", out var dir);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        var access = (OpenFlags)flags & OpenFlags.AccessModeMask;
+        if (access != OpenFlags.WriteOnly && (dir!.Rights & Rights.Read) == 0)
+        {
+            access = OpenFlags.WriteOnly;
+        }
+
+        // O_NOFOLLOW with O_CREAT: a dangling symlink (even one pointing outside) fails with ELOOP, nothing is created through it.
+        var kept = (OpenFlags)flags & (OpenFlags.Exclusive | OpenFlags.Truncate | OpenFlags.Append);
+        e = Posix.OpenAt(dir!.Fd!, name, access | kept | OpenFlags.Create | OpenFlags.NoFollow, mode & 0x1FF & ~umask, out var fd);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        GiveToOwner(fd!);
+        e = EntryFor(dir, name, ref entry);
+        if (e != Errno.OK)
+        {
+            fd!.Dispose();
+            return e;
+        }
+
+        // The creating handle may write what it created, even under a grant without `write` (read,create).
+        return Register(Node(entry.NodeId)!, fd!, canWrite: true, isDirectory: false, ref open);
+    }
+
+    public override Errno Mknod(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name, uint mode, uint rdev, uint umask, ref FuseEntryOut entry)
+    {
+        var e = WritableParent(parent, name, Rights.Create, "mknod", out var dir);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        if ((mode & SIfMt) != SIfReg)
+        {
+            return Deny("mknod-special", dir!, name, Errno.EPERM);
+        }
+
+        e = Posix.OpenAt(dir!.Fd!, name, OpenFlags.WriteOnly | OpenFlags.Create | OpenFlags.Exclusive | OpenFlags.NoFollow, mode & 0x1FF & ~umask, out var fd);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        using (fd)
+        {
+            GiveToOwner(fd!);
+        }
+
+        return EntryFor(dir, name, ref entry);
+    }
+
+    public override Errno Mkdir(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name, uint mode, uint umask, ref FuseEntryOut entry)
+    {
+        var e = WritableParent(parent, name, Rights.Create, "mkdir", out var dir);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        e = Posix.MkdirAt(dir!.Fd!, name, mode & 0x1FF & ~umask);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        e = EntryFor(dir, name, ref entry);
+        if (e == Errno.OK)
+        {
+            GiveToOwner(Node(entry.NodeId)!.Fd!);
+        }
+
+        return e;
+    }
+
+    public override Errno Symlink(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name, ReadOnlySpan<byte> target, ref FuseEntryOut entry)
+    {
+        var e = WritableParent(parent, name, Rights.Create, "symlink", out var dir);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        // Stored verbatim; the host never resolves it (every host lookup is O_NOFOLLOW / RESOLVE_NO_SYMLINKS).
+        e = Posix.SymlinkAt(target, dir!.Fd!, name);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        e = EntryFor(dir, name, ref entry);
+        if (e == Errno.OK)
+        {
+            GiveToOwner(Node(entry.NodeId)!.Fd!);
+        }
+
+        return e;
+    }
+
+    public override Errno Unlink(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name)
+    {
+        var e = WritableParent(parent, name, Rights.Delete, "unlink", out var dir);
+        return e != Errno.OK ? e : Posix.UnlinkAt(dir!.Fd!, name, directory: false);
+    }
+
+    public override Errno Rmdir(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name)
+    {
+        var e = WritableParent(parent, name, Rights.Delete, "rmdir", out var dir);
+        return e != Errno.OK ? e : Posix.UnlinkAt(dir!.Fd!, name, directory: true);
+    }
+
+    public override Errno Rename(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name, ulong newParent, ReadOnlySpan<byte> newName, FuseRenameFlags flags)
+    {
+        var e = WritableParent(parent, name, Rights.Rename, "rename", out var from);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        e = WritableParent(newParent, newName, Rights.Rename, "rename", out var to);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        if (from!.Innermost != to!.Innermost)
+        {
+            // Renames never cross a grant boundary.
+            return Deny("rename-across-grants", from, name, Errno.EXDEV);
+        }
+
+        if ((flags & ~(FuseRenameFlags.NoReplace | FuseRenameFlags.Exchange)) != 0)
+        {
+            return Errno.EINVAL;
+        }
+
+        var replaces = (flags & FuseRenameFlags.NoReplace) == 0 && Posix.StatAt(to.Fd!, newName, out _) == Errno.OK;
+        if (replaces && (flags & FuseRenameFlags.Exchange) == 0 && (to.Rights & Rights.Delete) == 0)
+        {
+            return Deny("rename-replace", to, newName);
+        }
+
+        return Posix.RenameAt(from.Fd!, name, to.Fd!, newName, (RenameFlags)(uint)flags);
+    }
+
+    public override Errno Link(in FuseRequestContext context, ulong node, ulong newParent, ReadOnlySpan<byte> newName, ref FuseEntryOut entry)
+    {
+        var source = Live(node);
+        if (source is null || source.IsSynthesized)
+        {
+            return Errno.ENOENT;
+        }
+
+        var e = WritableParent(newParent, newName, Rights.Create, "link", out var dir);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
+        if (source.IsDirectory || source.Innermost != dir!.Innermost || source.Innermost?.IsDirectory != true)
+        {
+            // Hard links never cross grants (and a granted file is its own grant).
+            return Deny("link-across-grants", dir!, newName, Errno.EXDEV);
+        }
+
+        e = Posix.LinkFd(source.Fd!, dir.Fd!, newName);
+        return e != Errno.OK ? e : EntryFor(dir, newName, ref entry);
+    }
+
+    // ---- extended attributes -----------------------------------------------------------------
+
+    public override Errno GetXattr(in FuseRequestContext context, ulong node, ReadOnlySpan<byte> name, Span<byte> value, out int size)
+    {
+        size = 0;
+        var n = Live(node);
+        if (n is null)
+        {
+            return Errno.ENOENT;
+        }
+
+        if (n.IsSynthesized)
+        {
+            return Errno.ENODATA;
+        }
+
+        return (n.Rights & Rights.Read) == 0 ? Deny("getxattr", n) : Posix.GetXattrOPath(n.Fd!, name, value, out size);
+    }
+
+    public override Errno ListXattr(in FuseRequestContext context, ulong node, Span<byte> list, out int size)
+    {
+        size = 0;
+        var n = Live(node);
+        if (n is null)
+        {
+            return Errno.ENOENT;
+        }
+
+        return n.IsSynthesized ? Errno.OK : (n.Rights & Rights.Read) == 0 ? Deny("listxattr", n) : Posix.ListXattrOPath(n.Fd!, list, out size);
+    }
+
+    public override Errno SetXattr(in FuseRequestContext context, ulong node, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, int flags)
+    {
+        var n = Live(node);
+        if (n is null)
+        {
+            return Errno.ENOENT;
+        }
+
+        if (n.IsSynthesized || (n.Rights & Rights.SetAttr) == 0)
+        {
+            return Deny("setxattr", n);
+        }
+
+        // Only the user namespace: security.*, trusted.* and system.* carry host privileges and ACLs.
+        return name.StartsWith("user."u8) ? Posix.SetXattrOPath(n.Fd!, name, value, (XattrFlags)flags) : Deny("setxattr", n, errno: Errno.EPERM);
+    }
+
+    public override Errno RemoveXattr(in FuseRequestContext context, ulong node, ReadOnlySpan<byte> name)
+    {
+        var n = Live(node);
+        if (n is null)
+        {
+            return Errno.ENOENT;
+        }
+
+        if (n.IsSynthesized || (n.Rights & Rights.SetAttr) == 0)
+        {
+            return Deny("removexattr", n);
+        }
+
+        return name.StartsWith("user."u8) ? Posix.RemoveXattrOPath(n.Fd!, name) : Deny("removexattr", n, errno: Errno.EPERM);
+    }
+
+    public override void Destroy()
+    {
+        foreach (var h in _handles.Values)
+        {
+            h.Fd?.Dispose();
+        }
+
+        _handles.Clear();
+        foreach (var n in _nodes.Values)
+        {
+            n.Fd?.Dispose();
+        }
+
+        _nodes.Clear();
+    }
+
+    /// <summary>Handles still open on nodes under <paramref name="grant"/> (for the passthrough note).</summary>
+    public int OpenHandlesUnder(ViewGrant grant) => _handles.Values.Count(h => h.Node.Grants.Contains(grant));
+}

@@ -1,0 +1,321 @@
+using System.Text;
+using Dapper;
+using Spectrum.Broker.Grants;
+using Spectrum.Broker.Hosting;
+using Spectrum.Broker.State;
+using Spectrum.Capabilities;
+using Spectrum.FuseFs;
+using Spectrum.Interop;
+
+namespace Spectrum.Broker.Views;
+
+/// <summary>
+/// One FUSE view per known VM at <c>$RUNTIME/vm/&lt;vm&gt;/view</c>, while the broker runs. A grant
+/// change recompiles the VM's table right after its transaction commits: ended grants are marked
+/// (open handles fail their next operation) and the kernel's caches are invalidated by notify;
+/// new grants invalidate the negative entries that hid them.
+/// </summary>
+internal sealed partial class ViewManager : IViewHost, IDisposable
+{
+    private readonly BrokerServices _services;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, View> _views = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Vm, string Op, string Path), int> _denials = [];
+    private readonly HashSet<string> _staleReported = new(StringComparer.Ordinal);
+    private ITimer? _denialTimer;
+    private bool _disposed;
+
+    private sealed record View(ViewFileSystem FileSystem, FuseSession Session, string MountPoint, Dictionary<string, ViewGrant> Grants);
+
+    public ViewManager(BrokerServices services)
+    {
+        _services = services;
+        var treeStat = Files.Stat(services.Tree.Fd);
+        Tree = new TreeRootInfo(services.Tree.Fd, treeStat.Uid, treeStat.Gid);
+    }
+
+    public TreeRootInfo Tree { get; }
+
+    /// <summary>Mounts a view for every VM the broker knows and follows grant changes from now on.</summary>
+    public void Start()
+    {
+        _services.Store.GrantsChanged += OnGrantsChanged;
+        foreach (var vm in _services.Grants.Vms())
+        {
+            TryEnsure(vm.Name);
+        }
+
+        _denialTimer = _services.Time.CreateTimer(_ => FlushDenials(), null, _services.Options.DenyInterval, _services.Options.DenyInterval);
+    }
+
+    /// <summary>The mount point of a VM's view.</summary>
+    public string MountPoint(string vm) => Path.Combine(_services.Paths.RuntimeDir, "vm", vm, "view");
+
+    private void TryEnsure(string vm)
+    {
+        try
+        {
+            Ensure(vm);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            LogViewFailed(_services.Logger, vm, e);
+        }
+    }
+
+    private View Ensure(string vm)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_views.TryGetValue(vm, out var existing))
+            {
+                return existing;
+            }
+
+            var mountPoint = MountPoint(vm);
+            Directory.CreateDirectory(mountPoint);
+            FuseMount.CleanupStale(mountPoint);
+            var policy = _services.Policy.Current.Vms.TryGetValue(vm, out var p) ? p : null;
+            var settings = new ViewSettings(_services.Options.GuestUid, _services.Options.GuestGid, policy?.View.Passthrough ?? false);
+            var fs = new ViewFileSystem(vm, this, settings);
+            var grants = new Dictionary<string, ViewGrant>(StringComparer.Ordinal);
+            fs.Install(Compile(vm, grants, out _));
+            var session = new FuseSession(fs, new FuseSessionOptions
+            {
+                Passthrough = settings.Passthrough,
+                Log = (message, e) => LogSession(_services.Logger, vm, message, e),
+            });
+            session.Mount(mountPoint, new FuseMountOptions { Name = "spectrum", AllowOther = true });
+            var view = new View(fs, session, mountPoint, grants);
+            _views[vm] = view;
+            LogMounted(_services.Logger, vm, mountPoint);
+            return view;
+        }
+    }
+
+    /// <summary>Loads the VM's live grants; keeps the <see cref="ViewGrant"/> objects of grants still live, ends the rest.</summary>
+    private GrantTable Compile(string vm, Dictionary<string, ViewGrant> grants, out List<ViewGrant> added)
+    {
+        using var connection = _services.Store.Read();
+        var rows = connection.Query<GrantRow>(
+            $"SELECT {GrantService.Columns} FROM grants WHERE vm = @vm AND state = 'active' AND (expires_at IS NULL OR expires_at > @now)",
+            new { vm, now = _services.Store.NowMs }).ToList();
+        added = [];
+        var live = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var row in rows)
+        {
+            live.Add(row.Id);
+            if (!grants.ContainsKey(row.Id) || grants[row.Id].Rights != row.RightsValue)
+            {
+                if (grants.TryGetValue(row.Id, out var changed))
+                {
+                    changed.End();
+                }
+
+                var g = new ViewGrant(row.Id, row.TreePath, row.Kind == GrantKinds.Directory, row.RightsValue, row.Identity, row.ExpiresAt, row.ParentIdentity);
+                grants[row.Id] = g;
+                added.Add(g);
+            }
+        }
+
+        foreach (var id in grants.Keys.Where(id => !live.Contains(id)).ToList())
+        {
+            grants[id].End();
+            grants.Remove(id);
+        }
+
+        return GrantTable.Compile(grants.Values);
+    }
+
+    private void OnGrantsChanged(IReadOnlySet<string> vms)
+    {
+        foreach (var vm in vms)
+        {
+            View view;
+            List<ViewGrant> added;
+            lock (_lock)
+            {
+                if (_disposed)
+                {
+                    return;
+                }
+
+                if (!_views.TryGetValue(vm, out var existing))
+                {
+                    TryEnsure(vm);
+                    continue;
+                }
+
+                view = existing;
+                view.FileSystem.Install(Compile(vm, view.Grants, out added));
+            }
+
+            Invalidate(view, added);
+        }
+    }
+
+    /// <summary>
+    /// Drops what the kernel cached about ended grants (entries and attributes of their nodes,
+    /// and synthesized ancestors that lead nowhere now), and the negative entries along the paths
+    /// of new grants, so that both take effect on the next access.
+    /// </summary>
+    private static void Invalidate(View view, List<ViewGrant> added)
+    {
+        var fs = view.FileSystem;
+        var session = view.Session;
+        foreach (var node in fs.Nodes.ToList())
+        {
+            var gone = node.IsSynthesized ? node.Parent is not null && !LeadsAnywhere(fs.Table, node.Path) : !node.IsLive;
+            if (gone && node.Parent is not null)
+            {
+                session.InvalidateEntry(node.Parent.Key, node.Name);
+                session.InvalidateInode(node.Key);
+            }
+
+            foreach (var grant in added)
+            {
+                var below = node.Path == "." ? grant.Path.Value : grant.Path.Value.StartsWith(node.Path + "/", StringComparison.Ordinal) ? grant.Path.Value[(node.Path.Length + 1)..] : null;
+                if (!string.IsNullOrEmpty(below))
+                {
+                    var first = below.Split('/')[0];
+                    session.InvalidateEntry(node.Key, Encoding.UTF8.GetBytes(first));
+                }
+                else if (node.Path == grant.Path.Value)
+                {
+                    session.InvalidateInode(node.Key);
+                }
+            }
+        }
+    }
+
+    private static bool LeadsAnywhere(GrantTable table, string path)
+    {
+        var node = table.Root;
+        foreach (var component in path.Split('/'))
+        {
+            node = node.Find(Encoding.UTF8.GetBytes(component));
+            if (node is null)
+            {
+                return false;
+            }
+        }
+
+        return Leads(node);
+
+        static bool Leads(TableNode n) => n.Grants.Any(g => !g.Ended) || n.Children.Any(Leads);
+    }
+
+    /// <summary>Refusals are counted and written as one <c>deny</c> record per (VM, operation, path) per interval.</summary>
+    public void Denied(string vm, string op, string path)
+    {
+        lock (_denials)
+        {
+            _denials[(vm, op, path)] = _denials.GetValueOrDefault((vm, op, path)) + 1;
+        }
+    }
+
+    /// <summary>Writes the aggregated denials of the last interval.</summary>
+    public void FlushDenials()
+    {
+        List<KeyValuePair<(string Vm, string Op, string Path), int>> batch;
+        lock (_denials)
+        {
+            if (_denials.Count == 0)
+            {
+                return;
+            }
+
+            batch = [.. _denials.OrderBy(d => d.Key.Vm, StringComparer.Ordinal).ThenBy(d => d.Key.Path, StringComparer.Ordinal).ThenBy(d => d.Key.Op, StringComparer.Ordinal)];
+            _denials.Clear();
+        }
+
+        try
+        {
+            _services.Store.Write(tx =>
+            {
+                foreach (var ((vm, op, path), count) in batch)
+                {
+                    tx.Audit($"vm:{vm}", AuditActions.Deny, "refused", vm, path, detail: $"{op} refused {count} time{(count == 1 ? "" : "s")} in the view");
+                }
+
+                return 0;
+            });
+        }
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or ObjectDisposedException or InvalidOperationException)
+        {
+            LogDenialsLost(_services.Logger, batch.Count, e);
+        }
+    }
+
+    /// <summary>
+    /// A grant root was replaced or moved: the grant ends in this view at once and is recorded
+    /// stale (off the FUSE thread: the store's change event sends notifications, which must not
+    /// run inside an operation).
+    /// </summary>
+    public void Stale(string vm, ViewGrant grant, string reason)
+    {
+        grant.End();
+        lock (_staleReported)
+        {
+            if (!_staleReported.Add(grant.Id))
+            {
+                return;
+            }
+        }
+
+        ThreadPool.QueueUserWorkItem(_ =>
+        {
+            try
+            {
+                _services.Store.Write(tx =>
+                {
+                    if (tx.Execute("UPDATE grants SET state = 'stale' WHERE id = @id AND state = 'active'", new { id = grant.Id }) > 0)
+                    {
+                        tx.Audit("broker", AuditActions.Stale, "ok", vm, grant.Path.Value, RightsText.Format(grant.Rights), grant.Id, reason);
+                    }
+
+                    return 0;
+                });
+            }
+            catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or ObjectDisposedException or InvalidOperationException)
+            {
+                LogStaleLost(_services.Logger, grant.Id, e);
+            }
+        });
+    }
+
+    public void Dispose()
+    {
+        List<View> views;
+        lock (_lock)
+        {
+            _disposed = true;
+            views = [.. _views.Values];
+            _views.Clear();
+        }
+
+        _services.Store.GrantsChanged -= OnGrantsChanged;
+        _denialTimer?.Dispose();
+        FlushDenials();
+        foreach (var view in views)
+        {
+            view.Session.Dispose();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "View of {Vm} mounted at {MountPoint}")]
+    private static partial void LogMounted(ILogger logger, string vm, string mountPoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot mount the view of {Vm}; the control plane keeps working without it")]
+    private static partial void LogViewFailed(ILogger logger, string vm, Exception e);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "View of {Vm}: {Message}")]
+    private static partial void LogSession(ILogger logger, string vm, string message, Exception? e);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not record {Count} aggregated denials")]
+    private static partial void LogDenialsLost(ILogger logger, int count, Exception e);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not record grant {GrantId} as stale")]
+    private static partial void LogStaleLost(ILogger logger, string grantId, Exception e);
+}

@@ -1,0 +1,74 @@
+namespace Spectrum.FuseFs;
+
+/// <summary>How a <see cref="FuseSession"/> runs and what it asks of the kernel at INIT. Validated by <see cref="Validate"/>.</summary>
+public sealed class FuseSessionOptions
+{
+    /// <summary>
+    /// Reader threads, each with its own cloned fd and buffers (2 × (<see cref="MaxWrite"/> + 4 KiB)
+    /// pinned). Default: min(4, processors), at least 2. Range 1–64.
+    /// </summary>
+    public int ReaderThreads { get; set; } = Math.Clamp(Environment.ProcessorCount, 2, 4);
+
+    /// <summary>Largest WRITE (and READ) in bytes; a multiple of 4 KiB, 4 KiB–1 MiB. Default 1 MiB (max_pages 256).</summary>
+    public int MaxWrite { get; set; } = 1 << 20;
+
+    /// <summary>Background requests (readahead, async I/O) the kernel may have outstanding. Default 64; 1–65535.</summary>
+    public int MaxBackground { get; set; } = 64;
+
+    /// <summary>Ask for FUSE_POSIX_LOCKS and FUSE_FLOCK_LOCKS: locks go to GetLk/SetLk instead of being kept by the kernel. Default off.</summary>
+    public bool Locks { get; set; }
+
+    /// <summary>Ask for FUSE_PASSTHROUGH (needs CAP_SYS_ADMIN and a kernel with protocol 7.40). Default off.</summary>
+    public bool Passthrough { get; set; }
+
+    /// <summary>Ask for FUSE_WRITEBACK_CACHE (excludes passthrough). Default off.</summary>
+    public bool WritebackCache { get; set; }
+
+    /// <summary>Ask for FUSE_DO_READDIRPLUS (with READDIRPLUS_AUTO, so the kernel picks). Default on.</summary>
+    public bool ReaddirPlus { get; set; } = true;
+
+    /// <summary>Ask for FUSE_EXPORT_SUPPORT: the filesystem answers LOOKUP of "." and "..". Default on.</summary>
+    public bool ExportSupport { get; set; } = true;
+
+    /// <summary>Where the session reports what it cannot answer for (an exception in the filesystem, a reader failing). Default: nowhere.</summary>
+    public Action<string, Exception?>? Log { get; set; }
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first bad option.</summary>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReaderThreads, 1, nameof(ReaderThreads));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ReaderThreads, 64, nameof(ReaderThreads));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxWrite, FuseLimits.PageSize, nameof(MaxWrite));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxWrite, FuseLimits.MaxPagesLimit * FuseLimits.PageSize, nameof(MaxWrite));
+        if (MaxWrite % FuseLimits.PageSize != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxWrite), MaxWrite, "must be a multiple of 4096");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxBackground, 1, nameof(MaxBackground));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBackground, ushort.MaxValue, nameof(MaxBackground));
+        if (Passthrough && WritebackCache)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Passthrough), "passthrough and the writeback cache exclude each other");
+        }
+    }
+}
+
+/// <summary>How <see cref="FuseMount.Mount"/> mounts.</summary>
+public sealed class FuseMountOptions
+{
+    /// <summary>The filesystem's name: type <c>fuse.&lt;Name&gt;</c> in /proc/self/mountinfo, which <see cref="FuseMount.CleanupStale"/> looks for. Default "spectrum".</summary>
+    public string Name { get; set; } = "spectrum";
+
+    /// <summary>allow_other: users other than the mounter (e.g. virtiofsd after its credential switch) may enter. Default on.</summary>
+    public bool AllowOther { get; set; } = true;
+
+    /// <summary>default_permissions: the kernel checks mode bits before asking the filesystem. Default off.</summary>
+    public bool DefaultPermissions { get; set; }
+
+    /// <summary>Mount read-only (MS_RDONLY). Default off.</summary>
+    public bool ReadOnly { get; set; }
+
+    /// <summary>Use fusermount3 even when mount(2) would be allowed. Default off (fusermount3 only as the unprivileged fallback).</summary>
+    public bool ForceFusermount { get; set; }
+}
