@@ -8,8 +8,14 @@ using Spectrum.Bench;
 // Figures are ratios measured side by side in one run (BENCHMARKS.md): absolute times on these
 // shared machines drift by up to 2x.
 // typeof(Program) would be ambiguous: the referenced broker executable has a Program too.
+if (args.Length > 0 && args[0] == "revocation")
+{
+    return await RevocationLatency.RunAsync(args).ConfigureAwait(false);
+}
+
 var summaries = BenchmarkSwitcher.FromAssembly(typeof(TokenRatioTable).Assembly).Run(args);
 TokenRatioTable.Print(summaries);
+return 0;
 
 namespace Spectrum.Bench
 {
