@@ -40,7 +40,7 @@ internal sealed record ViewSettings(uint GuestUid, uint GuestGid, bool Passthrou
 /// openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV) from the tree root, or one
 /// O_NOFOLLOW component at a time below a grant root; symlinks are shown, never followed.
 /// </summary>
-internal sealed class ViewFileSystem : FuseFileSystem
+internal sealed partial class ViewFileSystem : FuseFileSystem
 {
     private const uint SIfMt = 0xF000;
     private const uint SIfDir = 0x4000;
