@@ -140,6 +140,29 @@ public sealed class FuseMount : IDisposable
         return detached;
     }
 
+    /// <summary>
+    /// Aborts a FUSE connection through fusectl (<c>/sys/fs/fuse/connections/ID/abort</c>),
+    /// mounting fusectl first if nobody has (systemd usually does). Root only; false if it failed.
+    /// </summary>
+    internal static bool AbortConnection(string connectionId)
+    {
+        const string Control = "/sys/fs/fuse/connections";
+        try
+        {
+            if (!Directory.Exists(Path.Combine(Control, connectionId)) && Files.EffectiveUid == 0)
+            {
+                Spectrum.Interop.Mount.MountFilesystem("fusectl", Control, "fusectl", 0, "");
+            }
+
+            File.WriteAllText(Path.Combine(Control, connectionId, "abort"), "1");
+            return true;
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The mounts at <paramref name="mountPoint"/>, bottom to top, from /proc/self/mountinfo.</summary>
     internal static List<(string MountPoint, string FsType)> FindMounts(string mountPoint)
     {

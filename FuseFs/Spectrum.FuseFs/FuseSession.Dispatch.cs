@@ -157,8 +157,8 @@ public sealed partial class FuseSession
         }
         catch (Exception exception) when (exception is not OutOfMemoryException)
         {
+            // PayloadLength stays: entries already registered in it are given back below.
             result = Errno.EIO;
-            call.PayloadLength = 0;
             LogFaultOnce(opcode, exception);
         }
         finally
@@ -829,28 +829,32 @@ public sealed partial class FuseSession
         call.Body.TryRead<FuseReadIn>(out var read);
         var size = (int)Math.Min(read.Size, (uint)call.Payload.Length);
         var writer = new FuseDirectoryWriter(call.Payload[..size], plus, worker);
-        Errno result;
-        if (plus && (Volatile.Read(ref _enosys) & (1UL << (int)FuseOpcode.Readdirplus)) == 0)
+        call.Entries = plus ? EntryKind.DirentPlus : EntryKind.None;
+        try
         {
-            call.Entries = EntryKind.DirentPlus;
-            result = _fileSystem.ReadDirPlus(call.Context, call.Key, read.Fh, read.Offset, ref writer);
-            if (result == Errno.ENOSYS)
+            if (!plus || (Volatile.Read(ref _enosys) & (1UL << (int)FuseOpcode.Readdirplus)) != 0)
             {
-                // Serve READDIRPLUS from ReadDir: entries with node id 0 are plain dirents to the kernel.
-                Interlocked.Or(ref _enosys, 1UL << (int)FuseOpcode.Readdirplus);
-                UndoEntries(call.Payload[..writer.Length], EntryKind.DirentPlus);
-                writer = new FuseDirectoryWriter(call.Payload[..size], plus, worker);
-                call.Entries = EntryKind.None;
-                result = _fileSystem.ReadDir(call.Context, call.Key, read.Fh, read.Offset, ref writer);
+                return _fileSystem.ReadDir(call.Context, call.Key, read.Fh, read.Offset, ref writer);
             }
-        }
-        else
-        {
-            result = _fileSystem.ReadDir(call.Context, call.Key, read.Fh, read.Offset, ref writer);
-        }
 
-        call.PayloadLength = writer.Length;
-        return result;
+            var result = _fileSystem.ReadDirPlus(call.Context, call.Key, read.Fh, read.Offset, ref writer);
+            if (result != Errno.ENOSYS)
+            {
+                return result;
+            }
+
+            // Serve READDIRPLUS from ReadDir from now on: entries with node id 0 are plain
+            // dirents to the kernel, which then looks each name up itself.
+            Interlocked.Or(ref _enosys, 1UL << (int)FuseOpcode.Readdirplus);
+            UndoEntries(call.Payload[..writer.Length], EntryKind.DirentPlus);
+            writer = new FuseDirectoryWriter(call.Payload[..size], plus, worker);
+            return _fileSystem.ReadDir(call.Context, call.Key, read.Fh, read.Offset, ref writer);
+        }
+        finally
+        {
+            // Also on an exception: what was registered in the buffer must be undone.
+            call.PayloadLength = writer.Length;
+        }
     }
 
     private static Errno HandleGetlk(FuseSession session, Worker worker, ref Call call)

@@ -15,6 +15,9 @@ public sealed partial class FuseSession : IDisposable
     /// <summary>The root directory's node key (and kernel node id): FUSE_ROOT_ID.</summary>
     public const ulong RootKey = 1;
 
+    /// <summary>How long Dispose lets a lazily detached mount drain before aborting the connection.</summary>
+    private static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(1);
+
     private readonly IFuseFileSystem _fileSystem;
     private readonly FuseSessionOptions _options;
     private readonly List<Worker> _readers = [];
@@ -205,22 +208,13 @@ public sealed partial class FuseSession : IDisposable
             }
         }
 
-        if (_readers.Count > 0 && !_completion.Task.Wait(TimeSpan.FromSeconds(2)) && connectionId is not null)
+        if (_readers.Count > 0 && !_completion.Task.Wait(ShutdownGrace) && connectionId is not null)
         {
-            // Something still holds the lazily detached mount open: abort the connection, which
-            // fails its users with ENOTCONN and wakes our readers with ENODEV (fs/fuse/control.c).
-            try
-            {
-                File.WriteAllText($"/sys/fs/fuse/connections/{connectionId}/abort", "1");
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
-
-            _completion.Task.Wait(TimeSpan.FromSeconds(2));
+            // Something still holds the lazily detached mount open (an open file, a cwd): abort
+            // the connection, which fails its users with ENOTCONN and wakes our readers with
+            // ENODEV (fs/fuse/control.c). Closing our fds cannot: a blocked read holds the file.
+            FuseMount.AbortConnection(connectionId);
+            _completion.Task.Wait(ShutdownGrace);
         }
 
         CallDestroy();

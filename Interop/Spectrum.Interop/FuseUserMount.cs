@@ -144,6 +144,8 @@ public static partial class FuseUserMount
         }
 
         // struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; unsigned char data[]; }
+        // safe because: control is the 24-byte stack block above and the kernel reported at least
+        // 20 bytes of it filled (header + one int), so offsets 8..19 are within what it wrote.
         var header = (byte*)control;
         var level = *(int*)(header + 8);
         var type = *(int*)(header + 12);

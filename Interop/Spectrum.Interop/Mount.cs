@@ -58,8 +58,10 @@ public static partial class Mount
     {
         // struct statx is 256 bytes; only the call's success matters here.
         var buffer = stackalloc byte[256];
+        // AT_STATX_FORCE_SYNC with STATX_BASIC_STATS: a FUSE mount must really be asked; with
+        // nothing requested the kernel answers a dead mount's root from its cache.
         // safe because: buffer is a 256-byte stack block, the size of struct statx.
-        var rc = statx(-100 /* AT_FDCWD */, path, 0x100 /* AT_SYMLINK_NOFOLLOW */, 0, buffer);
+        var rc = statx(-100 /* AT_FDCWD */, path, 0x100 /* AT_SYMLINK_NOFOLLOW */ | 0x2000 /* AT_STATX_FORCE_SYNC */, 0x7FF, buffer);
         return rc == 0 ? Errno.OK : (Errno)Marshal.GetLastPInvokeError();
     }
 

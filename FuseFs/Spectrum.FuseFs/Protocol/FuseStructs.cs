@@ -133,7 +133,7 @@ public struct FuseKStatfs
 public struct FuseFileLock
 {
     public ulong Start;
-    /// <summary>Inclusive end; <c>ulong.MaxValue</c>… in practice OFFSET_MAX (<c>long.MaxValue</c>) means "to end of file".</summary>
+    /// <summary>Inclusive end; OFFSET_MAX (<c>long.MaxValue</c>) means "to the end of the file, however long".</summary>
     public ulong End;
     /// <summary>F_RDLCK (0), F_WRLCK (1) or F_UNLCK (2).</summary>
     public uint Type;
