@@ -64,6 +64,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     [ThreadStatic]
     private static byte[]? t_direntBuffer;
     private FuseSession? _session;
+    private FuseBackingIds? _backing;
 
     public ViewFileSystem(string vm, IViewHost host, ViewSettings settings)
     {
@@ -88,7 +89,11 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
     public FuseSession? Session => _session;
 
-    public override void Init(FuseSession session, in FuseConnectionInfo connection) => _session = session;
+    public override void Init(FuseSession session, in FuseConnectionInfo connection)
+    {
+        _session = session;
+        _backing = _settings.Passthrough && connection.Passthrough ? new FuseBackingIds(session) : null;
+    }
 
     // ---- node table ------------------------------------------------------------------------
 
@@ -740,20 +745,31 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     private Errno Register(ViewNode n, SafeFd fd, bool canWrite, bool isDirectory, ref FuseOpenOut open)
     {
         var fh = (ulong)Interlocked.Increment(ref _nextHandle);
-        _handles[fh] = new ViewHandle(n, fd, canWrite, isDirectory);
-        open.Fh = fh;
-        if (!isDirectory && _settings.Passthrough && _session is { } session && session.Connection.Passthrough)
+        var passthrough = false;
+        if (!isDirectory && _backing is not null)
         {
             // Kernel passthrough: reads and writes go to the backing file without a round trip.
             // Such a file stays readable until closed after a revoke (documented, opt-in per VM).
-            var id = session.OpenBacking(fd);
-            if (id > 0)
+            // The kernel ties an inode to one backing file, shared by all its passthrough opens, so
+            // it is opened read-write whenever this node may be written, not with this open's mode.
+            var writable = canWrite || (n.Rights & Rights.Write) != 0;
+            if (Posix.Reopen(n.Fd!, writable ? OpenFlags.ReadWrite : OpenFlags.ReadOnly, out var backingFd) == Errno.OK)
             {
-                open.BackingId = id;
-                open.OpenFlags |= FuseOpenFlags.Passthrough;
+                using (backingFd)
+                {
+                    var id = _backing.Acquire(n.Key, backingFd!);
+                    if (id > 0)
+                    {
+                        open.BackingId = id;
+                        open.OpenFlags |= FuseOpenFlags.Passthrough;
+                        passthrough = true;
+                    }
+                }
             }
         }
 
+        _handles[fh] = new ViewHandle(n, fd, canWrite, isDirectory) { Passthrough = passthrough };
+        open.Fh = fh;
         return Errno.OK;
     }
 
@@ -781,6 +797,10 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         if (_handles.TryRemove(fh, out var h))
         {
             h.Fd?.Dispose();
+            if (h.Passthrough)
+            {
+                _backing?.Release(h.Node.Key);
+            }
         }
 
         return Errno.OK;

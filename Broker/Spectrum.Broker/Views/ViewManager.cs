@@ -152,6 +152,11 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
             }
 
             Invalidate(view, added);
+
+            // A lookup that was already past its grant check when the revoke landed can answer
+            // after the invalidation above and plant a positive entry; a second pass shortly
+            // after drops it (its operations already fail: the grant is marked ended).
+            _ = Task.Delay(TimeSpan.FromMilliseconds(50), _services.Time).ContinueWith(_ => Invalidate(view, []), TaskScheduler.Default);
         }
     }
 

@@ -117,6 +117,9 @@ internal sealed class ViewHandle
 
     public bool IsDirectory { get; }
 
+    /// <summary>True when the kernel reads and writes this open file directly (a backing id is held for its node).</summary>
+    public bool Passthrough { get; init; }
+
     /// <summary>For a synthesized directory: its entries, fixed when it was opened.</summary>
     public byte[][]? SyntheticEntries { get; init; }
 
