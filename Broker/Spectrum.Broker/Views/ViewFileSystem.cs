@@ -45,6 +45,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     private const uint SIfMt = 0xF000;
     private const uint SIfDir = 0x4000;
     private const uint SIfReg = 0x8000;
+    private const uint SIfLnk = 0xA000;
 
     /// <summary>Synthesized nodes get inode numbers from a range host filesystems do not hand out.</summary>
     private const ulong SyntheticInoBase = 1UL << 62;
@@ -213,6 +214,17 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             mode &= ~0x92u; // a read-only grant shows read-only permission bits
         }
 
+        if (IsSpecial(st.Mode))
+        {
+            // Devices, FIFOs and sockets: shown as what they are, the guest's kernel would open them
+            // itself, never asking the view (a FIFO blocks waiting for a peer, a device node reaches
+            // a device of the guest's). As empty regular files without permissions, every open
+            // comes to Open, which refuses.
+            mode = SIfReg;
+            attr.Size = 0;
+            attr.Blocks = 0;
+        }
+
         attr.Mode = mode;
         attr.Nlink = st.Nlink;
         attr.Uid = _settings.GuestUid;
@@ -220,6 +232,9 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         attr.Rdev = 0;
         attr.Blksize = st.Blksize;
     }
+
+    /// <summary>A device node, FIFO or socket: never opened on the host.</summary>
+    private static bool IsSpecial(uint mode) => (mode & SIfMt) is not (SIfReg or SIfDir or SIfLnk);
 
     private void SetTimeouts(ref FuseEntryOut entry)
     {
@@ -520,8 +535,9 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
         if (node.IsSynthesized)
         {
+            // The view root always exists (empty when no grant is live): the guest's mount point never vanishes.
             var t = TableAt(node);
-            return t is not null && LeadsToLiveGrant(t) ? node : null;
+            return node.Parent is null || (t is not null && LeadsToLiveGrant(t)) ? node : null;
         }
 
         return node.IsLive ? node : null;
@@ -639,7 +655,14 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             return Errno.EISDIR;
         }
 
-        var e = Posix.Reopen(n.Fd!, OpenFlags.WriteOnly, out var fd);
+        // Reopening a FIFO for writing blocks, and a device node reaches the device: only regular files.
+        var e = Posix.Stat(n.Fd!, out var st);
+        if (e != Errno.OK || (st.Mode & SIfMt) != SIfReg)
+        {
+            return e != Errno.OK ? e : Deny("truncate-special", n, errno: Errno.EINVAL);
+        }
+
+        e = Posix.Reopen(n.Fd!, OpenFlags.WriteOnly, out var fd);
         if (e != Errno.OK)
         {
             return e;
@@ -935,7 +958,9 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
             foreach (var d in new DirentReader(buffer.AsSpan(0, length)))
             {
-                if (!entries.TryAdd(d.Name, d.Ino, (uint)d.Type, (ulong)d.Offset))
+                // DT_FIFO, DT_CHR, DT_BLK and DT_SOCK are listed as what lookups show: DT_REG.
+                var type = (uint)d.Type is 1 or 2 or 6 or 12 ? SIfReg >> 12 : (uint)d.Type;
+                if (!entries.TryAdd(d.Name, d.Ino, type, (ulong)d.Offset))
                 {
                     return Errno.OK;
                 }
@@ -1009,9 +1034,32 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             access = OpenFlags.WriteOnly;
         }
 
-        // O_NOFOLLOW with O_CREAT: a dangling symlink (even one pointing outside) fails with ELOOP, nothing is created through it.
-        var kept = (OpenFlags)flags & (OpenFlags.Exclusive | OpenFlags.Truncate | OpenFlags.Append);
-        e = Posix.OpenAt(dir!.Fd!, name, access | kept | OpenFlags.Create | OpenFlags.NoFollow, mode & 0x1FF & ~umask, out var fd);
+        // Always O_EXCL | O_NOFOLLOW on the host: only a new file is created and handed over with
+        // write access. A name that exists by now (the guest's kernel believed it absent) is never
+        // followed (a dangling symlink pointing outside), never opened if it is a device or a FIFO,
+        // and never opened for writing without `write`: it is opened by the rules of Open.
+        var kept = (OpenFlags)flags & (OpenFlags.Truncate | OpenFlags.Append);
+        e = Posix.OpenAt(dir!.Fd!, name, access | kept | OpenFlags.Create | OpenFlags.Exclusive | OpenFlags.NoFollow, mode & 0x1FF & ~umask, out var fd);
+        if (e == Errno.EEXIST && ((OpenFlags)flags & OpenFlags.Exclusive) == 0)
+        {
+            e = EntryFor(dir, name, ref entry);
+            if (e != Errno.OK)
+            {
+                return e;
+            }
+
+            var existing = Node(entry.NodeId)!;
+            e = Open(context, existing.Key, flags & ~(int)(OpenFlags.Create | OpenFlags.Exclusive), ref open);
+            if (e != Errno.OK)
+            {
+                Forget(existing.Key, 1);
+                entry = default;
+                return e;
+            }
+
+            return FillBacked(existing, ref entry.Attr); // as opened (O_TRUNC has emptied it)
+        }
+
         if (e != Errno.OK)
         {
             return e;

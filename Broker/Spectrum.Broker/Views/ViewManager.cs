@@ -51,6 +51,15 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
     /// <summary>The mount point of a VM's view.</summary>
     public string MountPoint(string vm) => Path.Combine(_services.Paths.RuntimeDir, "vm", vm, "view");
 
+    /// <summary>The mounted view of <paramref name="vm"/>, if any: its filesystem and FUSE session (for tests and diagnostics).</summary>
+    internal (ViewFileSystem FileSystem, FuseSession Session)? Find(string vm)
+    {
+        lock (_lock)
+        {
+            return _views.TryGetValue(vm, out var view) ? (view.FileSystem, view.Session) : null;
+        }
+    }
+
     private void TryEnsure(string vm)
     {
         try
@@ -74,8 +83,10 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
             }
 
             var mountPoint = MountPoint(vm);
-            Directory.CreateDirectory(mountPoint);
+            // Stale mounts first: a mount left by a killed broker answers ENOTCONN to the stat
+            // that CreateDirectory makes, which would refuse the view (IOException, "exists").
             FuseMount.CleanupStale(mountPoint);
+            Directory.CreateDirectory(mountPoint);
             var policy = _services.Policy.Current.Vms.TryGetValue(vm, out var p) ? p : null;
             var settings = new ViewSettings(_services.Options.GuestUid, _services.Options.GuestGid, policy?.View.Passthrough ?? false);
             var fs = new ViewFileSystem(vm, this, settings);
