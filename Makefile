@@ -4,7 +4,8 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 CONFIGURATION ?= Release
 DOTNET ?= dotnet
-APT_PACKAGES := sqlite3 curl util-linux fuse3 libfuse3-dev pkg-config gcc linux-libc-dev fio
+APT_PACKAGES := sqlite3 curl util-linux fuse3 libfuse3-dev pkg-config gcc linux-libc-dev fio \
+	qemu-system-x86 busybox-static cpio xz-utils
 STAMP := .state/.deps-installed
 
 .PHONY: all deps build run test install bench clean
@@ -14,7 +15,9 @@ all: build
 # Debian packages the tests and tools use: sqlite3 (tamper tests edit the database as an attacker
 # would), curl (the README's API examples), util-linux (setpriv, to call the API as another uid),
 # fuse3 (fusermount3 for unprivileged mounts), libfuse3-dev, pkg-config and gcc (struct layouts are
-# checked against <linux/fuse.h>; the benchmark compiles libfuse's passthrough_ll), fio (benchmarks).
+# checked against <linux/fuse.h>; the benchmark compiles libfuse's passthrough_ll), fio (benchmarks),
+# qemu-system-x86 (QEMU and /usr/lib/qemu/virtiofsd for the guest tests), busybox-static, cpio and
+# xz-utils (tests/guest/build-guest.sh builds the test guest's initramfs from Debian packages).
 $(STAMP): Makefile
 	@mkdir -p .state
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
