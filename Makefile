@@ -7,8 +7,12 @@ DOTNET ?= dotnet
 APT_PACKAGES := sqlite3 curl util-linux fuse3 libfuse3-dev pkg-config gcc linux-libc-dev fio \
 	qemu-system-x86 busybox-static cpio xz-utils
 STAMP := .state/.deps-installed
+# The demo guest the example policies boot (policies/vms/*.toml: kernel = "images/vmlinuz"), and
+# the guest the end-to-end tests boot: a Debian cloud kernel and a busybox initramfs.
+GUEST_DIR := $(CURDIR)/policies/images
+export SPECTRUM_GUEST_DIR := $(GUEST_DIR)
 
-.PHONY: all deps build run test install bench clean
+.PHONY: all deps build guest run test install bench clean
 
 all: build
 
@@ -34,16 +38,22 @@ deps: $(STAMP)
 build: deps
 	$(DOTNET) build Spectrum.sln -c $(CONFIGURATION) --no-restore
 
+# Rebuilt only when tests/guest changes or Debian ships another cloud kernel.
+guest: deps
+	@bash tests/guest/build-guest.sh $(GUEST_DIR) >/dev/null
+
 # The broker on its embedded default: state in .state/, a demo tree, the example policies.
-run: deps
+run: deps guest
 	$(DOTNET) build Broker/Spectrum.Broker/Spectrum.Broker.csproj -c $(CONFIGURATION) --no-restore
 	$(DOTNET) build Broker/Spectrum.Grant/Spectrum.Grant.csproj -c $(CONFIGURATION) --no-restore
+	$(DOTNET) build Broker/Spectrum.Vm/Spectrum.Vm.csproj -c $(CONFIGURATION) --no-restore
 	@echo "control socket: $(CURDIR)/.state/run/broker.sock"
 	@echo "in another shell: export SPECTRUM_SOCKET=$(CURDIR)/.state/run/broker.sock; Broker/Spectrum.Grant/bin/$(CONFIGURATION)/net10.0/spectrum-grant list"
+	@echo "VMs: Broker/Spectrum.Vm/bin/$(CONFIGURATION)/net10.0/spectrum-vm list (then run VM, open VM PATH, stop VM)"
 	$(DOTNET) Broker/Spectrum.Broker/bin/$(CONFIGURATION)/net10.0/spectrum-broker.dll
 
 # Ends with one summary line, "N passed, N failed, N skipped", over every test project.
-test: build
+test: build guest
 	@set -o pipefail; status=0; \
 	$(DOTNET) test Spectrum.sln -c $(CONFIGURATION) --no-build --logger "console;verbosity=normal" 2>&1 | tee .state/test.log || status=$$?; \
 	awk '/^ +Passed: [0-9]+$$/{p+=$$2} /^ +Failed: [0-9]+$$/{f+=$$2} /^ +Skipped: [0-9]+$$/{s+=$$2} END{printf "%d passed, %d failed, %d skipped\n", p, f, s}' .state/test.log; \
@@ -51,7 +61,7 @@ test: build
 
 # Framework-dependent installs under $(PREFIX)/lib/spectrum with launchers in $(PREFIX)/bin.
 install: deps
-	@for app in Broker/Spectrum.Broker:spectrum-broker Broker/Spectrum.Grant:spectrum-grant; do \
+	@for app in Broker/Spectrum.Broker:spectrum-broker Broker/Spectrum.Grant:spectrum-grant Broker/Spectrum.Vm:spectrum-vm; do \
 		proj=$${app%%:*}; name=$${app#*:}; \
 		$(DOTNET) publish $$proj -c $(CONFIGURATION) --no-restore -o $(DESTDIR)$(PREFIX)/lib/spectrum/$$name || exit 1; \
 		install -d $(DESTDIR)$(PREFIX)/bin; \

@@ -28,6 +28,11 @@ namespace Spectrum.Broker.Contracts;
 [JsonSerializable(typeof(TokenResult))]
 [JsonSerializable(typeof(RevocationRequest))]
 [JsonSerializable(typeof(IReadOnlyList<VmDto>))]
+[JsonSerializable(typeof(VmRunResult))]
+[JsonSerializable(typeof(VmStopRequest))]
+[JsonSerializable(typeof(VmStopResult))]
+[JsonSerializable(typeof(VmOpenRequest))]
+[JsonSerializable(typeof(VmOpenResult))]
 [JsonSerializable(typeof(StatusDto))]
 [JsonSerializable(typeof(ErrorDto))]
 public sealed partial class BrokerJson : JsonSerializerContext;
@@ -48,5 +53,14 @@ public static class ApiRoutes
     public const string TokenRedeem = "/v1/tokens/redeem";
     public const string Revocations = "/v1/revocations";
     public const string Vms = "/v1/vms";
+
+    /// <summary>POST: start the VM (idempotent).</summary>
+    public static string VmRun(string vm) => $"{Vms}/{Uri.EscapeDataString(vm)}/run";
+
+    /// <summary>POST <see cref="VmStopRequest"/>: stop the VM (idempotent).</summary>
+    public static string VmStop(string vm) => $"{Vms}/{Uri.EscapeDataString(vm)}/stop";
+
+    /// <summary>POST <see cref="VmOpenRequest"/>: session grant, then run.</summary>
+    public static string VmOpen(string vm) => $"{Vms}/{Uri.EscapeDataString(vm)}/open";
     public const string KeyRotate = "/v1/keys/rotate";
 }

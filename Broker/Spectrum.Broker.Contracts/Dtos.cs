@@ -236,6 +236,105 @@ public sealed record VmDto
     public required bool Declared { get; init; }
     public string? PolicyFile { get; init; }
     public required int Grants { get; init; }
+
+    /// <summary>Whether the policy has a <c>[vm]</c> table, so that <c>spectrum-vm run</c> can boot it.</summary>
+    public bool Bootable { get; init; }
+
+    /// <summary>"cloud-hypervisor" or "qemu" when bootable, else null.</summary>
+    public string? Vmm { get; init; }
+
+    /// <summary>One of <see cref="VmStates"/>.</summary>
+    public string State { get; init; } = VmStates.Stopped;
+
+    /// <summary>The VMM process id while starting, running or stopping; else null.</summary>
+    public int? Pid { get; init; }
+
+    /// <summary>The virtiofsd process id while running; else null.</summary>
+    public int? VirtiofsdPid { get; init; }
+
+    /// <summary>When the VMM was started, while it runs; else null.</summary>
+    public DateTimeOffset? StartedAt { get; init; }
+
+    /// <summary>Seconds since <see cref="StartedAt"/>, while it runs; else null.</summary>
+    public double? UptimeSeconds { get; init; }
+
+    /// <summary>How the last run ended (one of <see cref="VmExitReasons"/>), or null if it never ran under this broker.</summary>
+    public string? LastExit { get; init; }
+}
+
+/// <summary>The values of <see cref="VmDto.State"/>.</summary>
+public static class VmStates
+{
+    public const string Stopped = "stopped";
+    public const string Starting = "starting";
+    public const string Running = "running";
+    public const string Stopping = "stopping";
+}
+
+/// <summary>The values of <see cref="VmDto.LastExit"/> and <see cref="VmStopResult.Exit"/>.</summary>
+public static class VmExitReasons
+{
+    /// <summary>The guest powered itself off.</summary>
+    public const string Poweroff = "poweroff";
+
+    /// <summary>Stopped gracefully on request.</summary>
+    public const string Stopped = "stopped";
+
+    /// <summary>Stopped on request, but killed after the graceful timeout.</summary>
+    public const string Killed = "killed";
+
+    /// <summary>The VMM or its virtiofsd died unexpectedly.</summary>
+    public const string Crashed = "crashed";
+}
+
+/// <summary>POST /v1/vms/{vm}/run: answered once the VMM runs and the guest was told to boot.</summary>
+public sealed record VmRunResult
+{
+    public required VmDto Vm { get; init; }
+
+    /// <summary>True when the VM was already running (run is idempotent).</summary>
+    public required bool AlreadyRunning { get; init; }
+}
+
+/// <summary>POST /v1/vms/{vm}/stop: graceful shutdown, forced after the timeout.</summary>
+public sealed record VmStopRequest
+{
+    /// <summary>Seconds to wait for a graceful shutdown before killing the VMM. Default 10.</summary>
+    public double? TimeoutSeconds { get; init; }
+}
+
+/// <summary>Answer to POST /v1/vms/{vm}/stop, once the VMM and virtiofsd are gone.</summary>
+public sealed record VmStopResult
+{
+    public required VmDto Vm { get; init; }
+
+    /// <summary>False when the VM was not running (stop is idempotent).</summary>
+    public required bool WasRunning { get; init; }
+
+    /// <summary>How it ended (one of <see cref="VmExitReasons"/>), or null when it was not running.</summary>
+    public string? Exit { get; init; }
+
+    /// <summary>How many session grants were revoked because it stopped.</summary>
+    public required int SessionGrantsRevoked { get; init; }
+}
+
+/// <summary>POST /v1/vms/{vm}/open: grant PATH for the session, then run the VM.</summary>
+public sealed record VmOpenRequest
+{
+    public required string Path { get; init; }
+
+    /// <summary>"ro", "rw" or a comma list; default "ro".</summary>
+    public string? Rights { get; init; }
+}
+
+/// <summary>Answer to POST /v1/vms/{vm}/open.</summary>
+public sealed record VmOpenResult
+{
+    public required GrantDto Grant { get; init; }
+
+    public required VmDto Vm { get; init; }
+
+    public required bool AlreadyRunning { get; init; }
 }
 
 /// <summary>GET /v1/status.</summary>
@@ -256,7 +355,7 @@ public sealed record StatusDto
 /// <summary>Every error answer: HTTP status plus this body.</summary>
 public sealed record ErrorDto
 {
-    /// <summary>Machine-readable: bad_request, forbidden, not_found, conflict, refused, internal.</summary>
+    /// <summary>Machine-readable: bad_request, forbidden, not_found, conflict, launch_failed, internal.</summary>
     public required string Code { get; init; }
     /// <summary>One line naming the cause and the fix.</summary>
     public required string Message { get; init; }

@@ -130,7 +130,7 @@ public static class PolicyLoader
                     continue;
                 }
 
-                var vm = ParseFile(file, errors, (root, fileErrors) => VmFileParser.Parse(name, root, file, checkFiles, fileErrors));
+                var vm = ParseFile(file, errors, (root, fileErrors) => VmFileParser.Parse(name, root, file, directory, checkFiles, fileErrors));
                 if (vm is not null)
                 {
                     vms.Add(new(name, vm));

@@ -78,16 +78,16 @@ public sealed record VmDefinition
     /// <summary>Most vCPUs accepted.</summary>
     public const int MaxCpus = 64;
 
-    /// <summary><c>kernel</c> (required): absolute path of the guest kernel.</summary>
+    /// <summary><c>kernel</c> (required): the guest kernel. Relative paths in <c>[vm]</c> are relative to the policy directory; they are stored resolved.</summary>
     public required string Kernel { get; init; }
 
-    /// <summary><c>initramfs</c>: absolute path of an initramfs. Default: none.</summary>
+    /// <summary><c>initramfs</c>: an initramfs. Default: none.</summary>
     public string? Initramfs { get; init; }
 
     /// <summary><c>cmdline</c>: the kernel command line. Default: empty.</summary>
     public string Cmdline { get; init; } = "";
 
-    /// <summary><c>disks</c>: absolute paths of read-only disk images, in order. Default: none.</summary>
+    /// <summary><c>disks</c>: read-only disk images, in order. Default: none.</summary>
     public IReadOnlyList<string> Disks { get; init; } = EquatableList<string>.Empty;
 
     /// <summary><c>memory</c> ("512M", "1G"), in bytes, at least 64M. Default: 512M.</summary>

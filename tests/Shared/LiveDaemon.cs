@@ -126,9 +126,12 @@ public sealed class BrokerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the broker and waits until its socket answers.</summary>
-    public static async Task<BrokerProcess> StartAsync(TestDirs dirs, params string[] extra)
+    public static Task<BrokerProcess> StartAsync(TestDirs dirs, params string[] extra) => StartAsync(dirs, StartInfo(dirs, extra));
+
+    /// <summary>Starts the broker from <paramref name="info"/> (see <see cref="StartInfo"/>: add environment there) and waits until its socket answers.</summary>
+    public static async Task<BrokerProcess> StartAsync(TestDirs dirs, ProcessStartInfo info)
     {
-        var process = Process.Start(StartInfo(dirs, extra))!;
+        var process = Process.Start(info)!;
         var broker = new BrokerProcess(dirs, process);
         process.OutputDataReceived += (_, e) => broker.Append(e.Data);
         process.ErrorDataReceived += (_, e) => broker.Append(e.Data);

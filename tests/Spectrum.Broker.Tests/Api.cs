@@ -47,6 +47,21 @@ public static class Api
     public static Task<StatusDto> RotateKeyAsync(this BrokerClient c) =>
         c.SendAsync(HttpMethod.Post, ApiRoutes.KeyRotate, J.StatusDto);
 
+    public static Task<IReadOnlyList<VmDto>> VmsAsync(this BrokerClient c) =>
+        c.SendAsync(HttpMethod.Get, ApiRoutes.Vms, J.IReadOnlyListVmDto);
+
+    public static async Task<VmDto> VmAsync(this BrokerClient c, string vm) =>
+        (await c.VmsAsync()).Single(v => v.Name == vm);
+
+    public static Task<VmRunResult> RunVmAsync(this BrokerClient c, string vm) =>
+        c.SendAsync(HttpMethod.Post, ApiRoutes.VmRun(vm), J.VmRunResult);
+
+    public static Task<VmStopResult> StopVmAsync(this BrokerClient c, string vm, double? timeoutSeconds = null) =>
+        c.SendAsync(HttpMethod.Post, ApiRoutes.VmStop(vm), new VmStopRequest { TimeoutSeconds = timeoutSeconds }, J.VmStopRequest, J.VmStopResult);
+
+    public static Task<VmOpenResult> OpenVmAsync(this BrokerClient c, string vm, string path, string? rights = null) =>
+        c.SendAsync(HttpMethod.Post, ApiRoutes.VmOpen(vm), new VmOpenRequest { Path = path, Rights = rights }, J.VmOpenRequest, J.VmOpenResult);
+
     /// <summary>Asserts the call is refused with the given failure, and returns the one-line message.</summary>
     public static async Task<BrokerClientException> RefusedAsync(Func<Task> call, BrokerFailure failure)
     {

@@ -170,8 +170,8 @@ public sealed partial class EndToEndTests : LiveBrokerTest
             [new VmDto { Name = "editor", Declared = false, Grants = 2 }, new VmDto { Name = "viewer", Declared = false, Grants = 0 }],
             vms);
         var human = (await OkAsync("vm", "list")).StdoutLines;
-        Assert.Equal(["NAME", "DECLARED", "POLICY", "GRANTS"], Cells(human[0]));
-        Assert.Equal(["editor", "no", "-", "2"], Cells(human[1]));
+        Assert.Equal(["NAME", "DECLARED", "POLICY", "STATE", "PID", "GRANTS"], Cells(human[0]));
+        Assert.Equal(["editor", "no", "-", "stopped", "-", "2"], Cells(human[1]));
 
         var status = await Broker.JsonAsync(BrokerJson.Default.StatusDto, "status");
         Assert.Equal(

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Spectrum.Broker.Contracts;
 using Spectrum.Capabilities;
+using static Spectrum.Tests.Shared.JsonShape;
 
 namespace Spectrum.Grant.Tests;
 
@@ -11,13 +12,7 @@ namespace Spectrum.Grant.Tests;
 /// </summary>
 public sealed class GoldenJsonTests : LiveBrokerTest
 {
-    private static readonly string[] Identity = ["dev", "ino", "handle"];
-
-    private static readonly string[] Grant =
-    [
-        "id", "vm", "path", "kind", "rights", "persistence", "source", "source_detail", "parent",
-        "created_at", "expires_at", "state", "ended_at", "identity", .. Nest("identity", Identity),
-    ];
+    private static readonly string[] Grant = SharedGoldens.Grant;
 
     private static readonly string[] GrantCreated = ["grant", .. Nest("grant", Grant), "token"];
 
@@ -51,64 +46,12 @@ public sealed class GoldenJsonTests : LiveBrokerTest
 
     private static readonly string[] TokenResult = ["token"];
 
-    private static readonly string[] Vm = ["name", "declared", "policy_file", "grants"];
+    private static readonly string[] Vm = SharedGoldens.Vm;
 
     private static readonly string[] Status =
         ["version", "tree", "state_dir", "runtime_dir", "policies", "socket", "schema_version", "key_epoch", "active_grants", "started_at"];
 
     private static readonly string[] Error = ["code", "message"];
-
-    private static string[] Nest(string parent, string[] children) => [.. children.Select(c => $"{parent}.{c}")];
-
-    private static string[] Each(string[] element) => ["[]", .. Nest("[]", element)];
-
-    /// <summary>Property names in document order, recursively; every element of an array must have the same shape.</summary>
-    internal static List<string> Shape(JsonElement element, string prefix = "")
-    {
-        var names = new List<string>();
-        switch (element.ValueKind)
-        {
-            case JsonValueKind.Object:
-                foreach (var property in element.EnumerateObject())
-                {
-                    var name = prefix.Length == 0 ? property.Name : $"{prefix}.{property.Name}";
-                    names.Add(name);
-                    names.AddRange(Shape(property.Value, name));
-                }
-
-                break;
-            case JsonValueKind.Array:
-                List<string>? first = null;
-                foreach (var item in element.EnumerateArray())
-                {
-                    var shape = Shape(item, prefix + "[]");
-                    if (first is null)
-                    {
-                        first = shape;
-                    }
-                    else
-                    {
-                        Assert.Equal(first, shape);
-                    }
-                }
-
-                if (prefix.Length == 0)
-                {
-                    names.Add("[]");
-                }
-
-                names.AddRange(first ?? []);
-                break;
-        }
-
-        return names;
-    }
-
-    private static void AssertShape(string[] golden, string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        Assert.Equal(golden, Shape(document.RootElement));
-    }
 
     /// <summary>Runs the command with --json and checks its output against the golden shape.</summary>
     private async Task<string> AssertCommandShapeAsync(string[] golden, params string[] args)
@@ -122,8 +65,8 @@ public sealed class GoldenJsonTests : LiveBrokerTest
     [Fact]
     public void Shape_ListsNestedAndArrayPropertiesInOrder()
     {
-        Assert.Equal(["b", "a", "a.y", "a.x", "c", "c[].z"], Shape(JsonDocument.Parse("""{"b":1,"a":{"y":null,"x":[1]},"c":[{"z":1},{"z":2}]}""").RootElement));
-        Assert.Equal(["[]", "[].k"], Shape(JsonDocument.Parse("""[{"k":1}]""").RootElement));
+        Assert.Equal(["b", "a", "a.y", "a.x", "c", "c[].z"], JsonShape.Of(JsonDocument.Parse("""{"b":1,"a":{"y":null,"x":[1]},"c":[{"z":1},{"z":2}]}""").RootElement));
+        Assert.Equal(["[]", "[].k"], JsonShape.Of(JsonDocument.Parse("""[{"k":1}]""").RootElement));
     }
 
     [Fact]
@@ -233,7 +176,7 @@ public sealed class GoldenJsonTests : LiveBrokerTest
             Assert.Equal(200, status);
             using var cli = JsonDocument.Parse(run.Stdout);
             using var api = JsonDocument.Parse(body);
-            Assert.Equal(Shape(api.RootElement), Shape(cli.RootElement));
+            Assert.Equal(JsonShape.Of(api.RootElement), JsonShape.Of(cli.RootElement));
         }
     }
 
@@ -273,7 +216,15 @@ public sealed class GoldenJsonTests : LiveBrokerTest
             new TokenInfoDto { Version = 1, Epoch = 1, GrantId = "g", Sealed = false, Caveats = [new CaveatDto { Type = "path", Value = "p" }], RevocationId = "00", Broker = verdict },
             BrokerJson.Default.TokenInfoDto));
         AssertShape(TokenResult, JsonSerializer.Serialize(new Broker.Contracts.TokenResult { Token = "spg1_x" }, BrokerJson.Default.TokenResult));
-        AssertShape(Each(Vm), JsonSerializer.Serialize<IReadOnlyList<VmDto>>([new VmDto { Name = "v", Declared = true, PolicyFile = "vms/v.toml", Grants = 1 }], BrokerJson.Default.IReadOnlyListVmDto));
+        AssertShape(Each(Vm), JsonSerializer.Serialize<IReadOnlyList<VmDto>>(
+            [
+                new VmDto
+                {
+                    Name = "v", Declared = true, PolicyFile = "vms/v.toml", Grants = 1, Bootable = true, Vmm = "qemu", State = VmStates.Running,
+                    Pid = 1, VirtiofsdPid = 2, StartedAt = now, UptimeSeconds = 3, LastExit = VmExitReasons.Stopped,
+                },
+            ],
+            BrokerJson.Default.IReadOnlyListVmDto));
         AssertShape(Status, JsonSerializer.Serialize(
             new StatusDto { Version = "1", Tree = "/t", StateDir = "/s", RuntimeDir = "/r", Policies = "/p", Socket = "/s.sock", SchemaVersion = 1, KeyEpoch = 1, ActiveGrants = 0, StartedAt = now },
             BrokerJson.Default.StatusDto));

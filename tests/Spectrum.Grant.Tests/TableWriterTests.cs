@@ -1,3 +1,5 @@
+using Spectrum.Cli;
+
 namespace Spectrum.Grant.Tests;
 
 public class TableWriterTests
@@ -61,6 +63,15 @@ public class TextTests
     [InlineData(0, "now")]
     public void Relative_TwoLargestUnits(int seconds, string expected) =>
         Assert.Equal(expected, Text.Relative(Now.AddSeconds(seconds), Now));
+
+    [Theory]
+    [InlineData(0, "0s")]
+    [InlineData(59.9, "59s")]
+    [InlineData(180, "3m")]
+    [InlineData(3 * 3600 + 5 * 60 + 7, "3h5m")]
+    [InlineData(-90, "1m30s")]
+    public void Span_TwoLargestUnitsWithoutDirection(double seconds, string expected) =>
+        Assert.Equal(expected, Text.Span(TimeSpan.FromSeconds(seconds)));
 
     [Fact]
     public void Time_IsUtcWhateverTheOffset() =>

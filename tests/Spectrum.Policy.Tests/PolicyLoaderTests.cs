@@ -473,8 +473,8 @@ public sealed class PolicyLoaderTests : IDisposable
     [InlineData("vmm = \"firecracker\"", "'vmm' in [vm] must be one of \"cloud-hypervisor\", \"qemu\", found \"firecracker\"")]
     [InlineData("arch = \"arm64\"", "'arch' in [vm] must be one of \"x86_64\", \"aarch64\", found \"arm64\"")]
     [InlineData("virtiofsd_cache = \"sometimes\"", "'virtiofsd_cache' in [vm] must be one of \"never\", \"metadata\", \"auto\", \"always\", found \"sometimes\"")]
-    [InlineData("initramfs = \"initrd.img\"", "'initramfs' in [vm] must be an absolute path (starting with /), found 'initrd.img'")]
-    [InlineData("disks = [\"root.img\"]", "'disks' in [vm] must be an absolute path (starting with /), found 'root.img'")]
+    [InlineData("initramfs = \"\"", "'initramfs' in [vm] must be a file path, absolute or relative to the policy directory, found ''")]
+    [InlineData("disks = [\"\"]", "'disks' in [vm] must be a file path, absolute or relative to the policy directory, found ''")]
     public void Load_BadVmValue_Reports(string line, string message)
     {
         dir.Vm("a", $"[vm]\nkernel = \"/k\"\n{line}\n");
@@ -672,6 +672,29 @@ public sealed class PolicyLoaderTests : IDisposable
         Assert.Equal([3, 4], errors.Select(e => e.Line));
         Assert.Equal($"initramfs file '{dir.File("initrd")}' does not exist; build or download it, or fix the path", errors[0].Message);
         Assert.StartsWith($"disk file '{dir.File("root.img")}' does not exist", errors[1].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_RelativeVmPaths_ResolveAgainstThePolicyDirectory()
+    {
+        dir.Vm("a", "[vm]\nkernel = \"images/vmlinuz\"\ninitramfs = \"./images/initramfs.img\"\ndisks = [\"../shared/root.img\", \"/abs/disk.img\"]\n");
+
+        var vm = PolicyLoader.Load(dir.Path).Vms["a"].Vm!;
+
+        Assert.Equal(dir.File("images/vmlinuz"), vm.Kernel);
+        Assert.Equal(dir.File("images/initramfs.img"), vm.Initramfs);
+        Assert.Equal([Path.GetFullPath(Path.Combine(dir.Path, "..", "shared", "root.img")), "/abs/disk.img"], vm.Disks);
+    }
+
+    [Fact]
+    public void Load_CheckFiles_MissingRelativeKernel_NamesTheResolvedPath()
+    {
+        dir.Vm("a", "[vm]\nkernel = \"images/vmlinuz\"\n");
+
+        var error = Assert.Single(dir.Errors(checkFiles: true));
+
+        Assert.Equal((2, 10), (error.Line, error.Column));
+        Assert.Equal($"kernel file '{dir.File("images/vmlinuz")}' does not exist; build or download it, or fix the path", error.Message);
     }
 
     [Fact]

@@ -4,7 +4,8 @@
 # /run/virtiofs/virtiofs0 and runs one check baked into the initramfs (never code from the view).
 #
 # Usage: build-guest.sh [OUT_DIR]   (default /var/tmp/spectrum-guest)
-# Output: OUT_DIR/vmlinuz, OUT_DIR/initramfs.img, OUT_DIR/kernel-version.
+# Output: OUT_DIR/vmlinuz, OUT_DIR/initramfs.img, OUT_DIR/disk.img (1 MiB of zeros: the example
+# policies attach it read-only to show the disks key), OUT_DIR/kernel-version.
 # Idempotent: the output is reused while the kernel version and the inputs (init, checks, this
 # script) hash to the same stamp; otherwise it is rebuilt. Needs: apt-get, dpkg, cpio, gzip, xz.
 set -euo pipefail
@@ -24,14 +25,25 @@ declare -A symbol=([virtio_ring]=VIRTIO [virtio]=VIRTIO [virtio_pci_modern_dev]=
 
 # The meta package depends on the real, versioned image package; resolve it from the local index.
 meta="linux-image-cloud-$arch"
-pkg="$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+resolve() { apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
+pkg="$(resolve)"
+if [[ -z "$pkg" && "$(id -u)" == 0 ]]; then
+    # A fresh machine may have no package lists yet.
+    apt-get update -qq >/dev/null 2>&1 || true
+    pkg="$(resolve)"
+fi
 if [[ -z "$pkg" ]]; then
     echo "build-guest.sh: cannot resolve $meta; run 'apt-get update' first" >&2
     exit 2
 fi
 
+# Test projects run in parallel and may both ask for the guest: one builds, the other waits.
+mkdir -p "$out"
+exec 9>"$out/.lock"
+flock 9
+
 stamp="$(cat "$0" "$here/init" "$here"/checks/*.sh | sha256sum | cut -c1-16)-$pkg"
-if [[ -f "$out/stamp" && "$(cat "$out/stamp")" == "$stamp" && -f "$out/vmlinuz" && -f "$out/initramfs.img" ]]; then
+if [[ -f "$out/stamp" && "$(cat "$out/stamp")" == "$stamp" && -f "$out/vmlinuz" && -f "$out/initramfs.img" && -f "$out/disk.img" ]]; then
     echo "$out"
     exit 0
 fi
@@ -78,6 +90,7 @@ done
     | gzip -9n >"$work/initramfs.img"
 install -m 0644 "$work/kernel/boot/vmlinuz-$kver" "$out/vmlinuz"
 install -m 0644 "$work/initramfs.img" "$out/initramfs.img"
+truncate -s 1M "$work/disk.img" && install -m 0644 "$work/disk.img" "$out/disk.img"
 echo "$kver" >"$out/kernel-version"
 echo "$stamp" >"$out/stamp"
 echo "$out"

@@ -33,6 +33,7 @@ public static partial class ControlApi
                     RefusalKind.BadRequest => (400, "bad_request"),
                     RefusalKind.NotFound => (404, "not_found"),
                     RefusalKind.Conflict => (409, "conflict"),
+                    RefusalKind.LaunchFailed => (502, "launch_failed"),
                     _ => (403, "forbidden"),
                 }, refusal.Message).ConfigureAwait(false);
             }
@@ -110,8 +111,7 @@ public static partial class ControlApi
             return Json(new AuditVerifyResult { Ok = v.Ok, Records = v.Records, FirstBadSeq = v.FirstBadSeq, Reason = v.Reason }, BrokerJson.Default.AuditVerifyResult);
         });
 
-        app.MapGet(ApiRoutes.Vms, () =>
-            Json<IReadOnlyList<VmDto>>(grants.Vms().Select(v => new VmDto { Name = v.Name, Declared = v.Declared, PolicyFile = v.PolicyFile, Grants = v.Grants }).ToList(), BrokerJson.Default.IReadOnlyListVmDto));
+        MapVms(app, services);
 
         app.MapPost(ApiRoutes.PolicyCheck, async Task<IResult> (HttpContext ctx) =>
         {

@@ -14,6 +14,9 @@ public enum RefusalKind
 
     /// <summary>The caller may not do this (not admin, token does not allow it): 403.</summary>
     Forbidden,
+
+    /// <summary>A guest could not be started (the VMM or virtiofsd failed): 502.</summary>
+    LaunchFailed,
 }
 
 /// <summary>A refused control-plane request; the message is one line naming the cause and the fix.</summary>
@@ -28,4 +31,6 @@ public sealed class BrokerRefusal(RefusalKind kind, string message) : Exception(
     public static BrokerRefusal Conflict(string message) => new(RefusalKind.Conflict, message);
 
     public static BrokerRefusal Forbidden(string message) => new(RefusalKind.Forbidden, message);
+
+    public static BrokerRefusal LaunchFailed(string message) => new(RefusalKind.LaunchFailed, message);
 }

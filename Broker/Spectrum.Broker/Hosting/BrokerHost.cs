@@ -73,9 +73,11 @@ public static class BrokerHost
         logging?.Invoke(builder.Logging);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
-        builder.Services.AddSingleton(sp => BrokerServices.Open(paths, policy, time, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Spectrum.Broker")));
+        var launcher = Vms.LauncherOptions.FromEnvironment(env);
+        builder.Services.AddSingleton(sp => BrokerServices.Open(paths, policy, time, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Spectrum.Broker"), launcher));
         builder.Services.AddSingleton(time);
         builder.Services.AddHostedService<ExpirySweeper>();
+        builder.Services.AddHostedService<VmShutdown>();
         builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(paths.Socket));
         PrepareSocket(paths.Socket);
 

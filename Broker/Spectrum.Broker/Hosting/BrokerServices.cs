@@ -28,6 +28,7 @@ public sealed class BrokerServices : IDisposable
         StartedAt = time.GetUtcNow();
         Tokens = null!;
         Policy = null!;
+        Vms = null!;
     }
 
     public BrokerPaths Paths { get; }
@@ -41,6 +42,9 @@ public sealed class BrokerServices : IDisposable
     public TokenService Tokens { get; private set; }
     public PolicyService Policy { get; private set; }
 
+    /// <summary>The running guests.</summary>
+    internal Vms.VmService Vms { get; private set; }
+
     /// <summary>The per-VM views; mounted by <see cref="StartViews"/>.</summary>
     internal Views.ViewManager? Views { get; private set; }
     public DateTimeOffset StartedAt { get; }
@@ -49,7 +53,7 @@ public sealed class BrokerServices : IDisposable
     public Task ExpiryChanged => _expiryChanged.Task;
 
     /// <summary>Opens the state (lock, key, database), then reconciles the static policy.</summary>
-    public static BrokerServices Open(BrokerPaths paths, Spectrum.Policy.PolicySet policy, TimeProvider time, ILogger logger)
+    public static BrokerServices Open(BrokerPaths paths, Spectrum.Policy.PolicySet policy, TimeProvider time, ILogger logger, Vms.LauncherOptions? launcher = null)
     {
         Directory.CreateDirectory(paths.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Directory.CreateDirectory(paths.RuntimeDir);
@@ -83,6 +87,8 @@ public sealed class BrokerServices : IDisposable
             services.Tokens = new TokenService(services, keys);
             services.Policy = new PolicyService(services, policy);
             services.Policy.ApplyAtStart();
+            services.Vms = new Vms.VmService(services, launcher ?? new Vms.LauncherOptions());
+            services.Vms.RecoverAfterCrash();
             return services;
         }
         catch

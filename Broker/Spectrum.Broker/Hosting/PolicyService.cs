@@ -27,11 +27,13 @@ public sealed class PolicyService(BrokerServices services, PolicySet startup)
             throw BrokerRefusal.Bad($"policy check needs an absolute directory, got '{target}'");
         }
 
-        var errors = PolicyLoader.Check(target);
+        // Check is where a missing kernel or disk image is caught, not at boot; start and apply
+        // accept it (images may be installed later) and `spectrum-vm run` refuses it.
+        var errors = PolicyLoader.Check(target, checkFiles: true);
         var (vms, grants) = (0, 0);
         if (errors.Count == 0)
         {
-            var set = PolicyLoader.Load(target);
+            var set = PolicyLoader.Load(target, checkFiles: true);
             vms = set.Vms.Count;
             grants = set.Vms.Values.Sum(v => v.Grants.Count);
         }

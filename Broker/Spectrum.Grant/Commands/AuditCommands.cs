@@ -1,40 +1,41 @@
 using System.CommandLine;
 using System.Globalization;
 using Spectrum.Broker.Contracts;
+using Spectrum.Cli;
 
 namespace Spectrum.Grant.Commands;
 
 /// <summary><c>audit</c> and <c>audit verify</c>.</summary>
 internal static class AuditCommands
 {
-    public static IEnumerable<Command> Build(Globals globals, CliContext context)
+    public static IEnumerable<Command> Build(CliApp app)
     {
         var vm = new Option<string?>("--vm") { Description = "Only records about this VM", HelpName = "VM" };
         var path = new Option<string?>("--path") { Description = "Only records whose path matches this glob (Documents/**)", HelpName = "GLOB" };
         var action = new Option<string?>("--action")
         {
-            Description = "Only this action: " + string.Join(", ", Checks.AuditActions),
+            Description = "Only this action: " + string.Join(", ", GrantChecks.AuditActions),
             HelpName = "ACTION",
         };
-        action.CompletionSources.Add(_ => Checks.AuditActions.Select(a => new System.CommandLine.Completions.CompletionItem(a)));
+        action.CompletionSources.Add(_ => GrantChecks.AuditActions.Select(a => new System.CommandLine.Completions.CompletionItem(a)));
         var since = new Option<string?>("--since") { Description = "Records at or after this time: a duration ago (1h, 2d) or an ISO 8601 time", HelpName = "TIME" };
         var until = new Option<string?>("--until") { Description = "Records before this time: a duration ago or an ISO 8601 time", HelpName = "TIME" };
         var limit = new Option<string?>("--limit")
         {
-            Description = string.Create(CultureInfo.InvariantCulture, $"At most this many records, the newest (1 to {Checks.MaxLimit}; the broker's default when absent)"),
+            Description = string.Create(CultureInfo.InvariantCulture, $"At most this many records, the newest (1 to {GrantChecks.MaxLimit}; the broker's default when absent)"),
             HelpName = "N",
         };
         var audit = new Command("audit", "Read the audit log (grants, revocations, denials, VM starts and stops)") { vm, path, action, since, until, limit };
-        Cli.SetAction(audit, globals, context, async (s, p, ct) =>
+        app.SetAction(audit, async (s, p, ct) =>
         {
             var route = Session.Query(
                 ApiRoutes.Audit,
                 ("vm", p.GetValue(vm) is { } v ? Checks.VmName(v) : null),
-                ("path", p.GetValue(path) is { } g ? Checks.Glob(g) : null),
-                ("action", p.GetValue(action) is { } a ? Checks.AuditAction(a) : null),
-                ("since", p.GetValue(since) is { } from ? Checks.PointInTime(from, "--since") : null),
-                ("until", p.GetValue(until) is { } to ? Checks.PointInTime(to, "--until") : null),
-                ("limit", p.GetValue(limit) is { } n ? Checks.Limit(n).ToString(CultureInfo.InvariantCulture) : null));
+                ("path", p.GetValue(path) is { } g ? GrantChecks.Glob(g) : null),
+                ("action", p.GetValue(action) is { } a ? GrantChecks.AuditAction(a) : null),
+                ("since", p.GetValue(since) is { } from ? GrantChecks.PointInTime(from, "--since") : null),
+                ("until", p.GetValue(until) is { } to ? GrantChecks.PointInTime(to, "--until") : null),
+                ("limit", p.GetValue(limit) is { } n ? GrantChecks.Limit(n).ToString(CultureInfo.InvariantCulture) : null));
             var records = await s.GetAsync(route, BrokerJson.Default.IReadOnlyListAuditRecordDto, ct).ConfigureAwait(false);
             if (s.Json)
             {
@@ -60,7 +61,7 @@ internal static class AuditCommands
         });
 
         var verify = new Command("verify", "Check the audit log's hash chain; exit 1 if it is broken");
-        Cli.SetAction(verify, globals, context, async (s, _, ct) =>
+        app.SetAction(verify, async (s, _, ct) =>
         {
             var result = await s.GetAsync(ApiRoutes.AuditVerify, BrokerJson.Default.AuditVerifyResult, ct).ConfigureAwait(false);
             if (s.Json)

@@ -1,22 +1,23 @@
 using System.CommandLine;
 using Spectrum.Broker.Contracts;
 using Spectrum.Capabilities;
+using Spectrum.Cli;
 
 namespace Spectrum.Grant.Commands;
 
 /// <summary><c>grant</c>, <c>revoke</c>, <c>list</c>, <c>show</c>, <c>who-can</c>.</summary>
 internal static class GrantCommands
 {
-    public static IEnumerable<Command> Build(Globals globals, CliContext context)
+    public static IEnumerable<Command> Build(CliApp app)
     {
-        yield return GrantCommand(globals, context);
-        yield return RevokeCommand(globals, context);
-        yield return ListCommand(globals, context);
-        yield return ShowCommand(globals, context);
-        yield return WhoCanCommand(globals, context);
+        yield return GrantCommand(app);
+        yield return RevokeCommand(app);
+        yield return ListCommand(app);
+        yield return ShowCommand(app);
+        yield return WhoCanCommand(app);
     }
 
-    private static Command GrantCommand(Globals globals, CliContext context)
+    private static Command GrantCommand(CliApp app)
     {
         var vm = new Argument<string>("VM") { Description = "The VM that receives access" };
         var path = new Argument<string>("PATH") { Description = "Path relative to the tree (. for the whole tree); directories cover their subtree" };
@@ -29,7 +30,7 @@ internal static class GrantCommands
         var session = new Option<bool>("--session") { Description = "End the grant when the VM stops" };
         var token = new Option<bool>("--token") { Description = "Also mint a capability token for the grant (shown once, never stored)" };
         var command = new Command("grant", "Give a VM access to a file or directory of the tree") { vm, path, rights, expires, session, token };
-        Cli.SetAction(command, globals, context, async (s, p, ct) =>
+        app.SetAction(command, async (s, p, ct) =>
         {
             var rightsText = p.GetValue(rights);
             var request = new GrantRequest
@@ -48,8 +49,7 @@ internal static class GrantCommands
                 return ExitCodes.Ok;
             }
 
-            var g = created.Grant;
-            s.Out.WriteLine($"granted {g.Id}: {g.Vm} {g.Path} {g.Rights} ({g.Kind}, {g.Persistence}, expires {Text.Expiry(g.ExpiresAt, s.Now)})");
+            s.Out.WriteLine(Text.Granted(created.Grant, s.Now));
             if (created.Token is { } t)
             {
                 s.Out.WriteLine($"token: {t}");
@@ -61,13 +61,13 @@ internal static class GrantCommands
         return command;
     }
 
-    private static Command RevokeCommand(Globals globals, CliContext context)
+    private static Command RevokeCommand(CliApp app)
     {
         var id = new Argument<string?>("GRANT_ID") { Description = "The grant to revoke (its delegations end with it)", Arity = ArgumentArity.ZeroOrOne };
         var vm = new Option<string?>("--vm") { Description = "Revoke every active grant of this VM", HelpName = "VM" };
         var path = new Option<string?>("--path") { Description = "With --vm: only grants at or below this path", HelpName = "PATH" };
         var command = new Command("revoke", "Revoke one grant by id, or a VM's grants (optionally below a path)") { id, vm, path };
-        Cli.SetAction(command, globals, context, async (s, p, ct) =>
+        app.SetAction(command, async (s, p, ct) =>
         {
             var grantId = p.GetValue(id);
             var vmName = p.GetValue(vm);
@@ -80,7 +80,7 @@ internal static class GrantCommands
                     throw CliException.Usage("give either GRANT_ID or --vm [--path], not both; run `spectrum-grant revoke --help` for usage");
                 }
 
-                var route = $"{ApiRoutes.Grants}/{Uri.EscapeDataString(Checks.Id(grantId, "grant id"))}";
+                var route = $"{ApiRoutes.Grants}/{Uri.EscapeDataString(GrantChecks.Id(grantId, "grant id"))}";
                 result = await s.Broker.SendAsync(HttpMethod.Delete, route, BrokerJson.Default.RevokeResult, ct).ConfigureAwait(false);
             }
             else if (vmName is not null)
@@ -126,13 +126,13 @@ internal static class GrantCommands
         }
     }
 
-    private static Command ListCommand(Globals globals, CliContext context)
+    private static Command ListCommand(CliApp app)
     {
         var vm = new Option<string?>("--vm") { Description = "Only this VM's grants", HelpName = "VM" };
         var path = new Option<string?>("--path") { Description = "Only grants at or below this path", HelpName = "PATH" };
         var all = new Option<bool>("--all") { Description = "Include ended grants (revoked, expired)" };
         var command = new Command("list", "List grants: active and stale ones, or all with --all") { vm, path, all };
-        Cli.SetAction(command, globals, context, async (s, p, ct) =>
+        app.SetAction(command, async (s, p, ct) =>
         {
             var route = Session.Query(
                 ApiRoutes.Grants,
@@ -164,13 +164,13 @@ internal static class GrantCommands
         return command;
     }
 
-    private static Command ShowCommand(Globals globals, CliContext context)
+    private static Command ShowCommand(CliApp app)
     {
         var id = new Argument<string>("GRANT_ID") { Description = "The grant to show" };
         var command = new Command("show", "Show one grant in full") { id };
-        Cli.SetAction(command, globals, context, async (s, p, ct) =>
+        app.SetAction(command, async (s, p, ct) =>
         {
-            var route = $"{ApiRoutes.Grants}/{Uri.EscapeDataString(Checks.Id(p.GetValue(id), "grant id"))}";
+            var route = $"{ApiRoutes.Grants}/{Uri.EscapeDataString(GrantChecks.Id(p.GetValue(id), "grant id"))}";
             var g = await s.GetAsync(route, BrokerJson.Default.GrantDto, ct).ConfigureAwait(false);
             if (s.Json)
             {
@@ -198,11 +198,11 @@ internal static class GrantCommands
         return command;
     }
 
-    private static Command WhoCanCommand(Globals globals, CliContext context)
+    private static Command WhoCanCommand(CliApp app)
     {
         var path = new Argument<string>("PATH") { Description = "Path relative to the tree" };
         var command = new Command("who-can", "Which VMs can reach PATH, with which rights, and why") { path };
-        Cli.SetAction(command, globals, context, async (s, p, ct) =>
+        app.SetAction(command, async (s, p, ct) =>
         {
             var route = Session.Query(ApiRoutes.WhoCan, ("path", Checks.TreePath(p.GetValue(path)).Value));
             var result = await s.GetAsync(route, BrokerJson.Default.WhoCanResult, ct).ConfigureAwait(false);

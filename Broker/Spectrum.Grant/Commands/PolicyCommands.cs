@@ -1,18 +1,19 @@
 using System.CommandLine;
 using Spectrum.Broker.Contracts;
+using Spectrum.Cli;
 
 namespace Spectrum.Grant.Commands;
 
 /// <summary><c>policy check</c>, <c>policy diff</c>, <c>policy apply</c>.</summary>
 internal static class PolicyCommands
 {
-    public static IEnumerable<Command> Build(Globals globals, CliContext context)
+    public static IEnumerable<Command> Build(CliApp app)
     {
         var policy = new Command("policy", "Check policy files, and show or apply what they change");
 
         var dir = new Argument<string?>("DIR") { Description = "Policies directory to check (default: the broker's own)", Arity = ArgumentArity.ZeroOrOne };
         var check = new Command("check", "Validate policy files; prints file:line:column: message per problem and exits 1 if any") { dir };
-        Cli.SetAction(check, globals, context, async (s, p, ct) =>
+        app.SetAction(check, async (s, p, ct) =>
         {
             string? full = null;
             if (p.GetValue(dir) is { } d)
@@ -53,7 +54,7 @@ internal static class PolicyCommands
         policy.Subcommands.Add(check);
 
         var diff = new Command("diff", "Show what `policy apply` would change (+ added, - removed, ~ rights changed)");
-        Cli.SetAction(diff, globals, context, async (s, _, ct) =>
+        app.SetAction(diff, async (s, _, ct) =>
         {
             var result = await s.GetAsync(ApiRoutes.PolicyDiff, BrokerJson.Default.PolicyDiffResult, ct).ConfigureAwait(false);
             WriteDiff(s, result);
@@ -62,7 +63,7 @@ internal static class PolicyCommands
         policy.Subcommands.Add(diff);
 
         var apply = new Command("apply", "Reconcile the policy grants with the policy files (idempotent)");
-        Cli.SetAction(apply, globals, context, async (s, _, ct) =>
+        app.SetAction(apply, async (s, _, ct) =>
         {
             var result = await s.Broker.SendAsync(HttpMethod.Post, ApiRoutes.PolicyApply, BrokerJson.Default.PolicyDiffResult, ct).ConfigureAwait(false);
             WriteDiff(s, result);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Spectrum.Broker.Contracts;
 using Spectrum.Capabilities;
+using Spectrum.Cli;
 
 namespace Spectrum.Grant.Commands;
 
@@ -13,23 +14,23 @@ internal static class TokenCommands
 {
     private const string TokenHelp = "The spg1_ token, or - to read it from standard input (a token on the command line shows in ps and shell history)";
 
-    public static IEnumerable<Command> Build(Globals globals, CliContext context)
+    public static IEnumerable<Command> Build(CliApp app)
     {
         var token = new Command("token", "Inspect, narrow, verify and revoke capability tokens");
-        token.Subcommands.Add(InspectCommand(globals, context));
-        token.Subcommands.Add(AttenuateCommand(globals, context));
-        token.Subcommands.Add(VerifyCommand(globals, context));
-        token.Subcommands.Add(RevokeCommand(globals, context));
+        token.Subcommands.Add(InspectCommand(app));
+        token.Subcommands.Add(AttenuateCommand(app));
+        token.Subcommands.Add(VerifyCommand(app));
+        token.Subcommands.Add(RevokeCommand(app));
         yield return token;
     }
 
     private static Argument<string> TokenArgument() => new("TOKEN") { Description = TokenHelp };
 
-    private static Command InspectCommand(Globals globals, CliContext context)
+    private static Command InspectCommand(CliApp app)
     {
         var text = TokenArgument();
         var command = new Command("inspect", "Decode a token locally (never printing its secret tag), then ask the broker whether it is valid") { text };
-        Cli.SetAction(command, globals, context, async (s, p, ct) =>
+        app.SetAction(command, async (s, p, ct) =>
         {
             var raw = ReadToken(s, p.GetValue(text));
             var decoded = Decode(raw);
@@ -85,7 +86,7 @@ internal static class TokenCommands
         return command;
     }
 
-    private static Command AttenuateCommand(Globals globals, CliContext context)
+    private static Command AttenuateCommand(CliApp app)
     {
         var text = TokenArgument();
         var rights = new Option<string?>("--rights") { Description = "Allow at most these rights (intersected with what the token allows)", HelpName = "RIGHTS" };
@@ -97,7 +98,7 @@ internal static class TokenCommands
         {
             text, rights, path, expires,
         };
-        Cli.SetAction(command, globals, context, (s, p, _) =>
+        app.SetAction(command, (s, p, _) =>
         {
             var caveats = new List<Caveat>();
             if (p.GetValue(path) is { } pathText)
@@ -151,14 +152,14 @@ internal static class TokenCommands
         return command;
     }
 
-    private static Command VerifyCommand(Globals globals, CliContext context)
+    private static Command VerifyCommand(CliApp app)
     {
         var text = TokenArgument();
         var vm = new Option<string?>("--vm") { Description = "Check the token as held by this VM (holder caveats)", HelpName = "VM" };
         var path = new Option<string?>("--path") { Description = "Check access to this path (default: what the token covers)", HelpName = "PATH" };
         var rights = new Option<string?>("--rights") { Description = "Check these rights (default: what the token allows)", HelpName = "RIGHTS" };
         var command = new Command("verify", "Ask the broker whether a token is valid; exit 1 if it is not") { text, vm, path, rights };
-        Cli.SetAction(command, globals, context, async (s, p, ct) =>
+        app.SetAction(command, async (s, p, ct) =>
         {
             var raw = ReadToken(s, p.GetValue(text));
             _ = Decode(raw);
@@ -189,11 +190,11 @@ internal static class TokenCommands
         return command;
     }
 
-    private static Command RevokeCommand(Globals globals, CliContext context)
+    private static Command RevokeCommand(CliApp app)
     {
         var id = new Argument<string>("REVOCATION_ID") { Description = "The revocation id `token inspect` prints (64 hex digits); kills that token and every token derived from it" };
         var command = new Command("revoke", "Revoke one token and its descendants, without touching its parent or its grant") { id };
-        Cli.SetAction(command, globals, context, async (s, p, ct) =>
+        app.SetAction(command, async (s, p, ct) =>
         {
             var text = p.GetValue(id);
             if (!RevocationId.TryParse(text, out var parsed))

@@ -1,17 +1,18 @@
 using System.CommandLine;
 using System.Globalization;
 using Spectrum.Broker.Contracts;
+using Spectrum.Cli;
 
 namespace Spectrum.Grant.Commands;
 
 /// <summary><c>vm list</c> and <c>status</c>.</summary>
 internal static class VmCommands
 {
-    public static IEnumerable<Command> Build(Globals globals, CliContext context)
+    public static IEnumerable<Command> Build(CliApp app)
     {
         var vm = new Command("vm", "VMs the broker knows");
-        var list = new Command("list", "List VMs declared in policies or named by a grant");
-        Cli.SetAction(list, globals, context, async (s, _, ct) =>
+        var list = new Command("list", "List VMs declared in policies or named by a grant, and whether they run (start and stop them with spectrum-vm)");
+        app.SetAction(list, async (s, _, ct) =>
         {
             var vms = await s.GetAsync(ApiRoutes.Vms, BrokerJson.Default.IReadOnlyListVmDto, ct).ConfigureAwait(false);
             if (s.Json)
@@ -26,10 +27,11 @@ internal static class VmCommands
                 return ExitCodes.Ok;
             }
 
-            var table = new TableWriter("NAME", "DECLARED", "POLICY", "GRANTS");
+            var table = new TableWriter("NAME", "DECLARED", "POLICY", "STATE", "PID", "GRANTS");
             foreach (var v in vms)
             {
-                table.AddRow(v.Name, Text.YesNo(v.Declared), v.PolicyFile, v.Grants.ToString(CultureInfo.InvariantCulture));
+                table.AddRow(
+                    v.Name, Text.YesNo(v.Declared), v.PolicyFile, v.State, v.Pid?.ToString(CultureInfo.InvariantCulture), v.Grants.ToString(CultureInfo.InvariantCulture));
             }
 
             table.Write(s.Out);
@@ -39,7 +41,7 @@ internal static class VmCommands
         yield return vm;
 
         var status = new Command("status", "Show the broker's version, paths and counts");
-        Cli.SetAction(status, globals, context, async (s, _, ct) =>
+        app.SetAction(status, async (s, _, ct) =>
         {
             var st = await s.GetAsync(ApiRoutes.Status, BrokerJson.Default.StatusDto, ct).ConfigureAwait(false);
             if (s.Json)

@@ -54,6 +54,32 @@ internal static class ValueParsers
         return null;
     }
 
+    /// <summary>
+    /// A file path: absolute, or relative to <paramref name="baseDirectory"/> (the policy
+    /// directory), which is resolved here so that every later use sees an absolute path.
+    /// </summary>
+    public static (string Value, SourcePos Pos)? FilePath(TableReader reader, string key, string baseDirectory)
+    {
+        if (reader.String(key) is not var (text, pos))
+        {
+            return null;
+        }
+
+        return ResolveFile(text, pos, reader, key, baseDirectory) is { } path ? (path, pos) : null;
+    }
+
+    /// <summary>Resolves one file path as <see cref="FilePath"/> does; reports and returns null when it is empty or holds a NUL.</summary>
+    public static string? ResolveFile(string text, SourcePos pos, TableReader reader, string key, string baseDirectory)
+    {
+        if (text.Length == 0 || text.Contains('\0', StringComparison.Ordinal))
+        {
+            reader.Error(pos, $"'{key}' in {reader.Name} must be a file path, absolute or relative to the policy directory, found '{text.Replace("\0", "\\0", StringComparison.Ordinal)}'");
+            return null;
+        }
+
+        return text[0] == '/' ? text : Path.GetFullPath(Path.Combine(baseDirectory, text));
+    }
+
     public static bool IsAbsolute(string text, SourcePos pos, TableReader reader, string key)
     {
         if (text.Length > 0 && text[0] == '/' && !text.Contains('\0', StringComparison.Ordinal))

@@ -15,14 +15,14 @@ internal static class VmFileParser
 
     private static readonly (string, GrantKind)[] Kinds = [("file", GrantKind.File), ("directory", GrantKind.Directory)];
 
-    public static VmPolicy Parse(string name, TomlTableNode root, string file, bool checkFiles, List<PolicyError> errors)
+    public static VmPolicy Parse(string name, TomlTableNode root, string file, string policyDirectory, bool checkFiles, List<PolicyError> errors)
     {
         var top = new TableReader(root, "the top level", ["vm", "grant", "portal", "view"], file, errors);
         var policy = new VmPolicy { Name = name, File = file };
 
         if (top.Table("vm") is { } vmTable)
         {
-            policy = policy with { Vm = ParseVm(new TableReader(vmTable, "[vm]", VmKeys, file, errors), checkFiles) };
+            policy = policy with { Vm = ParseVm(new TableReader(vmTable, "[vm]", VmKeys, file, errors), policyDirectory, checkFiles) };
         }
 
         if (top.TableArray("grant") is { } grantTables)
@@ -47,19 +47,19 @@ internal static class VmFileParser
     private static readonly string[] VmKeys =
         ["kernel", "initramfs", "cmdline", "disks", "memory", "cpus", "vmm", "arch", "virtiofsd_cache"];
 
-    private static VmDefinition? ParseVm(TableReader r, bool checkFiles)
+    private static VmDefinition? ParseVm(TableReader r, string policyDirectory, bool checkFiles)
     {
-        var kernel = ValueParsers.AbsolutePath(r, "kernel");
+        var kernel = ValueParsers.FilePath(r, "kernel", policyDirectory);
         if (kernel is null && r.Entry("kernel") is null)
         {
-            r.Error(r.Pos, "[vm] needs 'kernel', the absolute path of the guest kernel");
+            r.Error(r.Pos, "[vm] needs 'kernel', the path of the guest kernel");
         }
 
-        var initramfs = ValueParsers.AbsolutePath(r, "initramfs");
+        var initramfs = ValueParsers.FilePath(r, "initramfs", policyDirectory);
         var disks = new List<string>();
-        foreach (var (disk, pos) in r.StringArray("disks") ?? [])
+        foreach (var (text, pos) in r.StringArray("disks") ?? [])
         {
-            if (ValueParsers.IsAbsolute(disk, pos, r, "disks"))
+            if (ValueParsers.ResolveFile(text, pos, r, "disks", policyDirectory) is { } disk)
             {
                 disks.Add(disk);
                 if (checkFiles)

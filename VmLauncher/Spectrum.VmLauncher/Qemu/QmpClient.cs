@@ -22,17 +22,31 @@ internal sealed class QmpClient : IAsyncDisposable
     }
 
     /// <summary>Connects, reads the greeting and leaves capabilities negotiation mode.</summary>
+    /// <remarks>
+    /// QEMU binds the socket a moment before it listens, so a refused connection is retried
+    /// (every 10 ms) until <paramref name="cancellationToken"/> ends the wait.
+    /// </remarks>
     public static async Task<QmpClient> ConnectAsync(string path, CancellationToken cancellationToken)
     {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
+        Socket socket;
+        while (true)
         {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
+            socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused && !cancellationToken.IsCancellationRequested)
+            {
+                socket.Dispose();
+                await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
         }
 
         var client = new QmpClient(socket);

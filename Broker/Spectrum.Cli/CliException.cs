@@ -1,7 +1,7 @@
-namespace Spectrum.Grant;
+namespace Spectrum.Cli;
 
-/// <summary>Exit codes of <c>spectrum-grant</c> (DESIGN.md, "Control API and CLI").</summary>
-internal static class ExitCodes
+/// <summary>Exit codes of the Spectrum CLIs (DESIGN.md, "Control API and CLI").</summary>
+public static class ExitCodes
 {
     public const int Ok = 0;
     public const int Refused = 1;
@@ -10,10 +10,10 @@ internal static class ExitCodes
 }
 
 /// <summary>
-/// A failure the user sees as one stderr line, <c>spectrum-grant: CAUSE; FIX</c>, and an exit code.
-/// Thrown from command actions; <see cref="Cli"/> renders it.
+/// A failure the user sees as one stderr line, <c>TOOL: CAUSE; FIX</c>, and an exit code.
+/// Thrown from command actions; <see cref="CliApp"/> renders it.
 /// </summary>
-internal sealed class CliException(int exitCode, string message) : Exception(message)
+public sealed class CliException(int exitCode, string message) : Exception(message)
 {
     public int ExitCode { get; } = exitCode;
 

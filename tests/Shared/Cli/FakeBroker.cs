@@ -2,7 +2,9 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Spectrum.Grant.Tests;
+namespace Spectrum.Tests.Shared;
+
+// Shared by the CLI test projects (linked into each by its csproj).
 
 /// <summary>
 /// A canned-answer HTTP/1.1 server on a Unix socket, for testing how the CLI renders answers and
@@ -11,9 +13,9 @@ namespace Spectrum.Grant.Tests;
 /// </summary>
 public sealed class FakeBroker : IAsyncDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("spectrum-grant-fake-").FullName;
+    private readonly string _dir = Directory.CreateTempSubdirectory("spectrum-cli-fake-").FullName;
     private readonly Socket _listener = new(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-    private readonly ConcurrentDictionary<string, (int Status, string Body)> _routes = new();
+    private readonly ConcurrentDictionary<string, (int Status, string Body, TimeSpan Delay)> _routes = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
 
@@ -30,10 +32,13 @@ public sealed class FakeBroker : IAsyncDisposable
     /// <summary>Requests received: "METHOD /path?query" and the body.</summary>
     public ConcurrentQueue<(string Request, string Body)> Requests { get; } = new();
 
-    /// <summary>Answers <paramref name="method"/> <paramref name="pathAndQuery"/> (exact match, or the path alone) with a status and JSON body.</summary>
-    public FakeBroker On(string method, string pathAndQuery, int status, string body)
+    /// <summary>
+    /// Answers <paramref name="method"/> <paramref name="pathAndQuery"/> (exact match, or the path
+    /// alone) with a status and JSON body, after <paramref name="delay"/> (a slow broker: a VM boot).
+    /// </summary>
+    public FakeBroker On(string method, string pathAndQuery, int status, string body, TimeSpan? delay = null)
     {
-        _routes[$"{method} {pathAndQuery}"] = (status, body);
+        _routes[$"{method} {pathAndQuery}"] = (status, body, delay ?? TimeSpan.Zero);
         return this;
     }
 
@@ -99,7 +104,19 @@ public sealed class FakeBroker : IAsyncDisposable
         Requests.Enqueue((key, body));
         if (!_routes.TryGetValue(key, out var answer) && !_routes.TryGetValue($"{requestLine[0]} {requestLine[1].Split('?')[0]}", out answer))
         {
-            answer = (404, """{"code":"not_found","message":"fake broker has no route for this request; add one with On()"}""");
+            answer = (404, """{"code":"not_found","message":"fake broker has no route for this request; add one with On()"}""", TimeSpan.Zero);
+        }
+
+        if (answer.Delay > TimeSpan.Zero)
+        {
+            try
+            {
+                await Task.Delay(answer.Delay, _stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
         }
 
         var payload = Encoding.UTF8.GetBytes(answer.Body);

@@ -1,11 +1,11 @@
-namespace Spectrum.Grant;
+namespace Spectrum.Cli;
 
 /// <summary>
 /// Left-aligned text columns separated by two spaces, with a header row; the last column is not
 /// padded so that no line ends in whitespace. Empty and null cells print as <c>-</c>, so every row
 /// has the same number of whitespace-separated fields for <c>awk</c>, unless a cell holds spaces.
 /// </summary>
-internal sealed class TableWriter
+public sealed class TableWriter
 {
     private const string Gap = "  ";
     private readonly string[] _headers;

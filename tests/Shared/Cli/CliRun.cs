@@ -1,8 +1,12 @@
+using Spectrum.Cli;
 
-namespace Spectrum.Grant.Tests;
+namespace Spectrum.Tests.Shared;
 
-/// <summary>The outcome of one in-process <c>spectrum-grant</c> run.</summary>
-public sealed record CliRun(int ExitCode, string Stdout, string Stderr)
+// Shared by the CLI test projects (linked into each by its csproj). Each project completes this
+// partial record with the CLI it tests: CliRun.Tool.cs names the program and runs it.
+
+/// <summary>The outcome of one in-process run of the CLI under test.</summary>
+public sealed partial record CliRun(int ExitCode, string Stdout, string Stderr)
 {
     /// <summary>Stderr split into lines, without the trailing empty one.</summary>
     public IReadOnlyList<string> StderrLines => Lines(Stderr);
@@ -10,27 +14,32 @@ public sealed record CliRun(int ExitCode, string Stdout, string Stderr)
     /// <summary>Stdout split into lines, without the trailing empty one.</summary>
     public IReadOnlyList<string> StdoutLines => Lines(Stdout);
 
+    /// <summary>The program name that starts every error line (<c>spectrum-grant</c>, <c>spectrum-vm</c>).</summary>
+    public static partial string Tool { get; }
+
     /// <summary>
     /// Runs the CLI in-process. <paramref name="socket"/> becomes SPECTRUM_SOCKET (default: a path
     /// that does not exist, so a test never reaches a broker it did not start); <paramref name="env"/>
-    /// replaces the environment entirely when given.
+    /// replaces the environment entirely when given; <paramref name="brokerTimeout"/> is the CLI's
+    /// base wait for an answer (20 s unless given).
     /// </summary>
     public static async Task<CliRun> RunAsync(
         IEnumerable<string> args,
         string? socket = null,
         string? stdin = null,
         TimeProvider? time = null,
-        IDictionary<string, string?>? env = null)
+        IDictionary<string, string?>? env = null,
+        TimeSpan? brokerTimeout = null)
     {
         env ??= new Dictionary<string, string?>
         {
-            ["SPECTRUM_SOCKET"] = socket ?? Path.Combine(Path.GetTempPath(), "spectrum-grant-tests-no-broker", "broker.sock"),
+            ["SPECTRUM_SOCKET"] = socket ?? Path.Combine(Path.GetTempPath(), $"{Tool}-tests-no-broker", "broker.sock"),
         };
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
         using var input = new StringReader(stdin ?? "");
-        var context = new CliContext(stdout, stderr, env, input, time) { BrokerTimeout = TimeSpan.FromSeconds(20) };
-        var exit = await Cli.RunAsync(args.ToArray(), context);
+        var context = new CliContext(stdout, stderr, env, input, time) { BrokerTimeout = brokerTimeout ?? TimeSpan.FromSeconds(20) };
+        var exit = await InvokeAsync(args.ToArray(), context);
         return new CliRun(exit, stdout.ToString(), stderr.ToString());
     }
 
@@ -42,7 +51,7 @@ public sealed record CliRun(int ExitCode, string Stdout, string Stderr)
     {
         Assert.True(ExitCode == exitCode, $"exit {ExitCode}, expected {exitCode}; stderr: {Stderr}; stdout: {Stdout}");
         var line = Assert.Single(StderrLines);
-        Assert.StartsWith("spectrum-grant: ", line, StringComparison.Ordinal);
+        Assert.StartsWith($"{Tool}: ", line, StringComparison.Ordinal);
         Assert.Contains("; ", line, StringComparison.Ordinal);
         Assert.Equal("", Stdout);
         return line;
@@ -54,6 +63,9 @@ public sealed record CliRun(int ExitCode, string Stdout, string Stderr)
         Assert.True(ExitCode == 0, $"exit {ExitCode}; stderr: {Stderr}; stdout: {Stdout}");
         Assert.Equal("", Stderr);
     }
+
+    /// <summary>Runs the CLI under test's entry point.</summary>
+    private static partial Task<int> InvokeAsync(string[] args, CliContext context);
 
     private static string[] Lines(string text) =>
         text.Length == 0 ? [] : text.TrimEnd('\n').Split('\n');

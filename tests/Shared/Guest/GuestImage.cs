@@ -1,6 +1,9 @@
 using System.Diagnostics;
+using Spectrum.VmLauncher;
 
-namespace Spectrum.VmLauncher.Tests;
+namespace Spectrum.Tests.Shared;
+
+// Linked into the test projects that boot real guests (VmLauncher.Tests, Broker.Tests).
 
 /// <summary>
 /// The test guest (Debian cloud kernel + busybox initramfs), built once by tests/guest/build-guest.sh
@@ -31,11 +34,15 @@ public sealed class GuestImage
 
         Kernel = Path.Combine(dir, "vmlinuz");
         Initramfs = Path.Combine(dir, "initramfs.img");
+        Disk = Path.Combine(dir, "disk.img");
     }
 
     public string Kernel { get; } = string.Empty;
 
     public string Initramfs { get; } = string.Empty;
+
+    /// <summary>A 1 MiB disk image of zeros, for the disks key.</summary>
+    public string Disk { get; } = string.Empty;
 }
 
 /// <summary>

@@ -1,15 +1,17 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 
-namespace Spectrum.Grant.Tests;
+namespace Spectrum.Tests.Shared;
+
+// Shared by the CLI test projects (linked into each by its csproj).
 
 /// <summary>The CLI, run in-process against a live broker.</summary>
 public static class LiveBrokerExtensions
 {
-    /// <summary>Runs <c>spectrum-grant ARGS</c> in-process against this broker's socket.</summary>
+    /// <summary>Runs the CLI under test with ARGS in-process against this broker's socket.</summary>
     public static Task<CliRun> RunAsync(this BrokerProcess broker, params string[] args) => CliRun.RunAsync(args, socket: broker.Dirs.Socket);
 
-    /// <summary>Runs <c>spectrum-grant ARGS --json</c>, asserts success and decodes stdout.</summary>
+    /// <summary>Runs the CLI under test with ARGS --json, asserts success and decodes stdout.</summary>
     public static async Task<T> JsonAsync<T>(this BrokerProcess broker, JsonTypeInfo<T> type, params string[] args)
     {
         var run = await broker.RunAsync([.. args, "--json"]);
@@ -25,10 +27,10 @@ public abstract class LiveBrokerTest : IAsyncLifetime
 
     protected BrokerProcess Broker { get; private set; } = null!;
 
-    /// <summary>Runs <c>spectrum-grant ARGS</c> against the live broker.</summary>
+    /// <summary>Runs the CLI under test with ARGS against the live broker.</summary>
     protected Task<CliRun> Cli(params string[] args) => Broker.RunAsync(args);
 
-    /// <summary>Runs <c>spectrum-grant ARGS</c> and asserts exit 0 with an empty stderr.</summary>
+    /// <summary>Runs the CLI under test with ARGS and asserts exit 0 with an empty stderr.</summary>
     protected async Task<CliRun> OkAsync(params string[] args)
     {
         var run = await Broker.RunAsync(args);

@@ -1,6 +1,6 @@
 using System.Collections;
 
-namespace Spectrum.Grant;
+namespace Spectrum.Cli;
 
 /// <summary>
 /// Everything a CLI run reads from or writes to the outside world, so that tests can run the CLI

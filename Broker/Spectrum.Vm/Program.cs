@@ -1,0 +1,3 @@
+using Spectrum.Vm;
+
+return await Cli.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);

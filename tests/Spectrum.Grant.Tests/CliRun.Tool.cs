@@ -1,0 +1,11 @@
+using Spectrum.Cli;
+
+namespace Spectrum.Tests.Shared;
+
+/// <summary>The shared <see cref="CliRun"/>, running <c>spectrum-grant</c>.</summary>
+public sealed partial record CliRun
+{
+    public static partial string Tool => global::Spectrum.Grant.Cli.Name;
+
+    private static partial Task<int> InvokeAsync(string[] args, CliContext context) => global::Spectrum.Grant.Cli.RunAsync(args, context);
+}
