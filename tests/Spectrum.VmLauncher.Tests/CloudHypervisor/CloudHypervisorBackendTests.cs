@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
 using Spectrum.VmLauncher.CloudHypervisor;
 
 namespace Spectrum.VmLauncher.Tests.CloudHypervisor;
@@ -168,14 +167,9 @@ public sealed class CloudHypervisorBackendTests : IDisposable
         Assert.False(Directory.Exists(spec.RuntimeDirectory));
     }
 
-    private static string Compile([CallerFilePath] string thisFile = "")
+    private static string Compile()
     {
-        var source = Path.Combine(Path.GetDirectoryName(thisFile)!, "fake-cloud-hypervisor.c");
-        if (!File.Exists(source))
-        {
-            source = Path.Combine(Path.GetDirectoryName(OpenApiSchema.Locate())!, "fake-cloud-hypervisor.c");
-        }
-
+        var source = Path.Combine(AppContext.BaseDirectory, "CloudHypervisor", "fake-cloud-hypervisor.c");
         var output = Path.Combine(Path.GetTempPath(), $"fake-cloud-hypervisor-{Environment.ProcessId}");
         using var gcc = Process.Start(new ProcessStartInfo("gcc", ["-O1", "-Wall", "-Werror", "-o", output, source]) { RedirectStandardError = true })!;
         var errors = gcc.StandardError.ReadToEnd();

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -30,31 +29,38 @@ internal sealed class OpenApiSchema
 
     public static OpenApiSchema Instance => Loaded.Value;
 
-    public static string Locate([CallerFilePath] string thisFile = "")
+    /// <summary>
+    /// The schema the tests validate against: the vendored copy, next to the test assembly (the
+    /// build copies it there), so that a clone without <c>../shared</c> and a CI build with
+    /// mapped source paths test the same document.
+    /// </summary>
+    public static string Locate()
     {
-        var starts = new[] { Path.GetDirectoryName(thisFile), AppContext.BaseDirectory, Environment.CurrentDirectory };
-        foreach (var start in starts)
+        var vendored = VendoredCopy();
+        return File.Exists(vendored)
+            ? vendored
+            : throw new FileNotFoundException($"{vendored} is missing; the test project copies CloudHypervisor/{VendoredName} to its output, so rebuild it");
+    }
+
+    public static string VendoredCopy() => Path.Combine(AppContext.BaseDirectory, "CloudHypervisor", VendoredName);
+
+    /// <summary>The published reference in <c>../shared</c>, when this checkout sits next to it; else null.</summary>
+    public static string? SharedReference()
+    {
+        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
         {
-            for (var dir = start is null ? null : new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
                 var shared = Path.Combine(dir.FullName, SharedPath);
                 if (File.Exists(shared))
                 {
                     return shared;
                 }
-
-                var vendored = Path.Combine(dir.FullName, VendoredName);
-                if (File.Exists(vendored))
-                {
-                    return vendored;
-                }
             }
         }
 
-        throw new FileNotFoundException($"{SharedPath} not found above {string.Join(", ", starts)}");
+        return null;
     }
-
-    public static string VendoredCopy([CallerFilePath] string thisFile = "") => Path.Combine(Path.GetDirectoryName(thisFile)!, VendoredName);
 
     public JsonObject Root => root;
 
