@@ -143,9 +143,14 @@ public sealed class AuditTamperTests(AuditedState audited) : IClassFixture<Audit
         }
 
         await using var broker = await BrokerProcess.StartAsync(_dirs);
-        Assert.Equal(audited.Records, await broker.Client.AuditAsync());
+        var records = await broker.Client.AuditAsync();
         var verify = await broker.Client.VerifyAuditAsync();
+
+        // The copied tree has new inodes, so the views may find the file grant's directory replaced
+        // and append a `stale` record; nothing else may be added, and nothing before it changed.
+        Assert.Equal(audited.Records, records.Take(8));
+        Assert.All(records.Skip(8), r => Assert.Equal("stale", r.Action));
         Assert.True(verify.Ok, verify.Reason);
-        Assert.Equal(8, verify.Records);
+        Assert.True(verify.Records >= records.Count, $"{verify.Records} verified, {records.Count} listed");
     }
 }

@@ -24,11 +24,14 @@ public sealed class ViewSecRaceTests(ViewSecFixture fixture) : IClassFixture<Vie
         var escapes = 0;
         var ok = 0;
         var failed = 0;
+        using var readersStarted = new CountdownEvent(paths.Length);
         var attacker = Task.Factory.StartNew(
             () =>
             {
                 try
                 {
+                    // A loaded machine may start the readers late: the attack only counts while they read.
+                    readersStarted.Wait();
                     for (var i = 0; i < Rounds; i++)
                     {
                         attack();
@@ -43,7 +46,8 @@ public sealed class ViewSecRaceTests(ViewSecFixture fixture) : IClassFixture<Vie
         var readers = paths.Select(path => Task.Factory.StartNew(
             () =>
             {
-                while (Volatile.Read(ref done) == 0)
+                var first = true;
+                while (first || Volatile.Read(ref done) == 0)
                 {
                     if (ReadFile(path, out var text) == Errno.OK)
                     {
@@ -56,6 +60,12 @@ public sealed class ViewSecRaceTests(ViewSecFixture fixture) : IClassFixture<Vie
                     else
                     {
                         Interlocked.Increment(ref failed);
+                    }
+
+                    if (first)
+                    {
+                        first = false;
+                        readersStarted.Signal();
                     }
                 }
             },
