@@ -51,14 +51,20 @@ internal sealed class BenchBroker : IAsyncDisposable
     /// <summary>The mount point of <paramref name="vm"/>'s view: <c>run/vm/VM/view</c>.</summary>
     public string View(string vm) => Services.Views!.MountPoint(vm);
 
-    /// <summary>Starts the broker: no logging, no environment (SPECTRUM_* of the caller must not leak in).</summary>
-    public async Task StartAsync()
+    /// <summary>Starts the broker: no logging, no environment (SPECTRUM_* of the caller must not leak in) unless given.</summary>
+    /// <param name="env">What the broker reads as its environment (SPECTRUM_QEMU, …); null is an empty one.</param>
+    /// <param name="logging">Logging set up after the console is cleared (a probe that watches for a message); null logs nothing.</param>
+    public async Task StartAsync(Func<string, string?>? env = null, Action<ILoggingBuilder>? logging = null)
     {
         app = BrokerHost.Build(
             new BrokerArgs { Tree = Tree, StateDir = StateDir, RuntimeDir = RuntimeDir, Policies = Policies },
-            _ => null,
+            env ?? (_ => null),
             TimeProvider.System,
-            logging => logging.ClearProviders());
+            builder =>
+            {
+                builder.ClearProviders();
+                logging?.Invoke(builder);
+            });
         await app.StartAsync().ConfigureAwait(false);
     }
 

@@ -335,7 +335,7 @@ internal static class GuestIo
     }
 
     /// <summary>Runs tests/guest/build-guest.sh (idempotent: it rebuilds only when the checks or the kernel changed).</summary>
-    private static (string Kernel, string Initramfs) BuildGuest(string dir)
+    internal static (string Kernel, string Initramfs) BuildGuest(string dir)
     {
         var checkout = BrokerPaths.FindCheckout(Environment.CurrentDirectory) ?? BrokerPaths.FindCheckout()
             ?? throw new GuestIoException("cannot find the checkout (Spectrum.sln) from the current directory; run from the repository");
@@ -402,11 +402,11 @@ internal static class GuestIo
     private static string Tail(string file, int lines = 25) =>
         File.Exists(file) ? string.Join('\n', File.ReadLines(file).TakeLast(lines)) : $"({file} does not exist)";
 
-    private static string ReadOrEmpty(string file) => File.Exists(file) ? File.ReadAllText(file) : string.Empty;
+    internal static string ReadOrEmpty(string file) => File.Exists(file) ? File.ReadAllText(file) : string.Empty;
 
-    private static string LoadAverage() => string.Join(' ', ReadOrEmpty("/proc/loadavg").Split(' ').Take(3));
+    internal static string LoadAverage() => string.Join(' ', ReadOrEmpty("/proc/loadavg").Split(' ').Take(3));
 
-    private static void Progress(string message) =>
+    internal static void Progress(string message) =>
         Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
 
     /// <summary>A configuration: what virtiofsd exports, and the VM's runtime directory.</summary>
