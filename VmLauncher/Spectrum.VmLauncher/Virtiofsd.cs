@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 
 namespace Spectrum.VmLauncher;
@@ -87,8 +88,16 @@ public sealed class Virtiofsd : IAsyncDisposable
         return null;
     }
 
-    /// <summary>Tells the flavor from <c>--help</c>: only the Rust one has <c>--shared-dir</c>.</summary>
-    public static VirtiofsdFlavor DetectFlavor(string binary)
+    private static readonly ConcurrentDictionary<(string Binary, DateTime Modified), VirtiofsdFlavor> Flavors = new();
+
+    /// <summary>
+    /// Tells the flavor from <c>--help</c>: only the Rust one has <c>--shared-dir</c>. Remembered
+    /// per binary and modification time, so that only the first start (or an upgrade) pays for it.
+    /// </summary>
+    public static VirtiofsdFlavor DetectFlavor(string binary) =>
+        Flavors.GetOrAdd((binary, File.GetLastWriteTimeUtc(binary)), key => AskFlavor(key.Binary));
+
+    private static VirtiofsdFlavor AskFlavor(string binary)
     {
         var info = new ProcessStartInfo(binary, "--help")
         {
@@ -205,7 +214,8 @@ internal static class SocketWait
 {
     public static async Task UntilExistsAsync(string path, ChildProcess process, string what, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        var start = Stopwatch.GetTimestamp();
+        var deadline = start + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         while (!File.Exists(path))
         {
             if (process.HasExited)
@@ -218,8 +228,10 @@ internal static class SocketWait
                 throw new VmLaunchException($"{what} did not create {path} within {timeout.TotalSeconds:0.#} s: {process.Tail()}");
             }
 
-            // 10 ms: virtiofsd listens within a few ms of exec; QEMU within ~50 ms.
-            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+            // virtiofsd listens within a few ms of exec, QEMU within ~50 ms: poll every
+            // millisecond for the first 100 ms, then every 10 ms.
+            var waited = Stopwatch.GetElapsedTime(start);
+            await Task.Delay(waited < TimeSpan.FromMilliseconds(100) ? 1 : 10, cancellationToken).ConfigureAwait(false);
         }
     }
 }
