@@ -310,8 +310,8 @@ internal static class LauncherOverhead
     }
 
     /// <summary>
-    /// <c>virtiofsd --help</c>, which the launcher runs on every start to tell the flavor, timed
-    /// alone from here: how much of run → exec it accounts for.
+    /// The launcher's flavor lookup (<c>virtiofsd --help</c> the first time per binary, then
+    /// remembered), timed alone from here: how much of run → exec it accounts for.
     /// </summary>
     private static double ProbeFlavor(string virtiofsd)
     {
@@ -421,11 +421,11 @@ internal static class LauncherOverhead
         Console.WriteLine("| part | median ms | p90 ms |");
         Console.WriteLine("|---|---:|---:|");
         Part("run → VMM exec: t0 → virtiofsd.sock created (API, checks, `virtiofsd --help` flavor probe, virtiofsd start; inotify, so late by its delivery)", "to-listening");
-        Part("run → VMM exec: virtiofsd.sock created → VMM exec (the launcher's 10 ms socket poll, QEMU spawn)", "listening-to-exec");
-        Part("`virtiofsd --help` alone, from the bench (the flavor probe the launcher runs on every start)", "probe");
+        Part("run → VMM exec: virtiofsd.sock created → VMM exec (the launcher's socket poll, 1 ms at first, and QEMU's spawn)", "listening-to-exec");
+        Part("the launcher's virtiofsd flavor lookup alone, from the bench (`--help` once per binary, then remembered)", "probe");
         Part("exit → cleanup: VMM exit → session transaction begins (reaping, virtiofsd ended, sockets removed; vm-stop audit time, a ms clock: up to 1 ms early)", "exit-to-tx");
         Part("exit → cleanup: session transaction begins → cleanup done (grants revoked + vm-stop audited, SQLite WAL synchronous=FULL commit; run record deleted)", "tx-to-clean");
-        Part("not launcher overhead: VMM exec → run answered (QEMU's start until QMP answers query-status, polled every 10 ms)", "answered");
+        Part("not launcher overhead: VMM exec → run answered (QEMU's start until QMP answers query-status)", "answered");
         Part("not launcher overhead: VMM exec → VMM exit (guest boot and power-off under TCG)", "guest");
 
         Console.WriteLine();
