@@ -276,6 +276,11 @@ public sealed class QemuBackend : IVmmBackend
         {
             return false;
         }
+        catch (IOException)
+        {
+            // It exited before reading the commands (a broken pipe): no KVM from this binary.
+            return false;
+        }
     }
 
     private static void CheckFiles(VmSpec spec)

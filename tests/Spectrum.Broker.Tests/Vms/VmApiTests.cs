@@ -95,7 +95,7 @@ public sealed class VmApiTests : IAsyncLifetime
 
         var e = await Api.RefusedAsync(() => Client.OpenVmAsync("broken", "Documents/report.odt"), BrokerFailure.Refused);
 
-        Assert.True(e.Code == "launch_failed", $"{e.Code}: {e.Message}");
+        Assert.True(e.Code == "launch_failed", $"{e.Code}: {e.Message}; broker: {broker.Output}");
         Assert.StartsWith("VM broken did not start: ", e.Message, StringComparison.Ordinal);
         Assert.Empty(await Client.ListAsync("broken"));
         var grant = Assert.Single(await Client.ListAsync("broken", all: true));
