@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -36,6 +37,14 @@ public ref struct FuseDirectoryWriter
     public readonly int Count => _count;
 
     /// <summary>
+    /// True when an entry with a name of <paramref name="nameLength"/> bytes still fits. Checked
+    /// first, a filesystem does not pay for an entry (a lookup, for READDIRPLUS) that would not
+    /// fit and has to go in the next reply anyway.
+    /// </summary>
+    public readonly bool HasRoomFor(int nameLength) =>
+        _position + Align8((IsPlus ? DirentPlusSize : DirentSize) + nameLength) <= _buffer.Length;
+
+    /// <summary>
     /// Adds an entry without attributes (READDIR, or a READDIRPLUS entry the kernel will look up
     /// itself). Returns false, writing nothing, when the entry does not fit: stop there.
     /// </summary>
@@ -43,6 +52,7 @@ public ref struct FuseDirectoryWriter
     /// <param name="ino">The inode number shown in d_ino.</param>
     /// <param name="type">The file type as in <c>mode &gt;&gt; 12 &amp; 15</c> (DT_DIR = 4, DT_REG = 8, DT_LNK = 10, …).</param>
     /// <param name="nextOffset">The cookie of the entry after this one.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // one call per entry of a listing
     public bool TryAdd(ReadOnlySpan<byte> name, ulong ino, uint type, ulong nextOffset)
     {
         if (name.Length is 0 or > FuseLimits.MaxName)

@@ -342,7 +342,7 @@ public sealed partial class FuseSession
 
         if (_options.ReaddirPlus)
         {
-            wanted |= FuseInitFlags.DoReaddirplus | FuseInitFlags.ReaddirplusAuto;
+            wanted |= FuseInitFlags.DoReaddirplus | (_options.ReaddirPlusAuto ? FuseInitFlags.ReaddirplusAuto : 0);
         }
 
         if (_options.Locks)

@@ -169,6 +169,19 @@ public sealed partial class FuseSession : IDisposable
     }
 
     /// <summary>
+    /// FUSE_NOTIFY_INC_EPOCH (protocol 7.44, Linux 6.16): every entry the kernel cached before this
+    /// call, positive or negative, is looked up again on its next use. The one way to drop negative
+    /// entries whose names are not known. An older kernel answers EINVAL (its entries then live
+    /// out their timeouts).
+    /// </summary>
+    public Errno IncrementEpoch()
+    {
+        Span<byte> message = stackalloc byte[FuseLimits.OutHeaderSize];
+        message.Clear();
+        return SendNotification(FuseNotifyCode.IncEpoch, message);
+    }
+
+    /// <summary>
     /// Registers an open file as a passthrough backing file (FUSE_DEV_IOC_BACKING_OPEN) for
     /// <see cref="FuseOpenOut.BackingId"/> with <see cref="FuseOpenFlags.Passthrough"/>. The kernel
     /// keeps its own reference: close <paramref name="backing"/> whenever you like, and call

@@ -24,8 +24,16 @@ public sealed class FuseSessionOptions
     /// <summary>Ask for FUSE_WRITEBACK_CACHE (excludes passthrough). Default off.</summary>
     public bool WritebackCache { get; set; }
 
-    /// <summary>Ask for FUSE_DO_READDIRPLUS (with READDIRPLUS_AUTO, so the kernel picks). Default on.</summary>
+    /// <summary>Ask for FUSE_DO_READDIRPLUS (with <see cref="ReaddirPlusAuto"/>, the kernel picks READDIR or READDIRPLUS per request). Default on.</summary>
     public bool ReaddirPlus { get; set; } = true;
+
+    /// <summary>
+    /// With <see cref="ReaddirPlus"/>, also ask for FUSE_READDIRPLUS_AUTO: the kernel sends
+    /// READDIRPLUS for a listing's first request and whenever the names it returned are being
+    /// looked up, READDIR otherwise (fs/fuse/readdir.c, fuse_use_readdirplus). Off: every listing
+    /// is READDIRPLUS. Default on, as libfuse does.
+    /// </summary>
+    public bool ReaddirPlusAuto { get; set; } = true;
 
     /// <summary>Ask for FUSE_EXPORT_SUPPORT: the filesystem answers LOOKUP of "." and "..". Default on.</summary>
     public bool ExportSupport { get; set; } = true;

@@ -267,6 +267,20 @@ public sealed class ProtocolTests : IDisposable
         Assert.Equal(Errno.EAGAIN, reply.Error);
     }
 
+    [Theory]
+    [InlineData(true, true, FuseInitFlags.DoReaddirplus | FuseInitFlags.ReaddirplusAuto)]
+    [InlineData(true, false, FuseInitFlags.DoReaddirplus)]
+    [InlineData(false, true, (FuseInitFlags)0)]
+    public void Init_ReaddirPlusOptions_AskForPlusAndAutoAsConfigured(bool plus, bool auto, FuseInitFlags expected)
+    {
+        using var channel = new InMemoryChannel();
+        using var session = new FuseSession(new ScriptedFileSystem(), new FuseSessionOptions { ReaderThreads = 1, ReaddirPlus = plus, ReaddirPlusAuto = auto });
+        session.Start(channel);
+        var offered = FuseInitFlags.DoReaddirplus | FuseInitFlags.ReaddirplusAuto;
+        channel.Post(Request(Init, 1, 0, Bytes(new FuseInitIn { Major = 7, Minor = 45, Flags = (uint)offered })));
+        Assert.Equal((uint)expected, channel.Next().Read<FuseInitOut>().Flags & (uint)offered);
+    }
+
     [Fact]
     public void SetLkw_BlockingLock_LeavesTheReaderFreeAndIsInterruptible()
     {

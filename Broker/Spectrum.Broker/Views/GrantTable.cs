@@ -4,15 +4,35 @@ using Spectrum.Capabilities;
 namespace Spectrum.Broker.Views;
 
 /// <summary>
-/// A live grant as the data path sees it. <see cref="Ended"/> flips once, when the grant is
-/// revoked or expires; every node and open handle below the grant checks it on each operation,
-/// which costs one volatile read (no crypto, no allocation).
+/// A live grant as the data path sees it. <see cref="Ended"/> turns true once, when the grant is
+/// revoked or when the clock reaches its expiry, and never turns back (a clock set back does not
+/// bring an expired grant back); every node and open handle below the grant checks it on each
+/// operation. That costs one volatile read, and for a grant that expires one read of the clock and
+/// a compare: no crypto, no allocation (<c>bench/Spectrum.Bench/ViewGrantCheckBenchmarks.cs</c>).
+/// The expiry sweep that later marks the grant expired in the store is not needed for the view to
+/// refuse it.
 /// </summary>
 public sealed class ViewGrant
 {
+    /// <summary>Wall-clock milliseconds, for grants made without the broker's clock (tests, benchmarks).</summary>
+    private static readonly Func<long> SystemClock = () => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    private readonly Func<long> _nowMs;
     private volatile bool _ended;
 
-    public ViewGrant(string id, TreePath path, bool isDirectory, Rights rights, Interop.FileIdentity? identity, long? expiresAtMs, Interop.FileIdentity? parentIdentity = null)
+    /// <param name="id">The grant id.</param>
+    /// <param name="path">The grant root in the tree.</param>
+    /// <param name="isDirectory">A directory grant (covers the subtree), or a file grant.</param>
+    /// <param name="rights">What the grant allows.</param>
+    /// <param name="identity">The identity recorded when the grant was made; null for a stale grant.</param>
+    /// <param name="expiresAtMs">When the grant expires (Unix ms), or null.</param>
+    /// <param name="parentIdentity">The identity of the directory holding the grant root, recorded with the grant.</param>
+    /// <param name="nowMs">
+    /// The clock the expiry is compared with (Unix ms): the broker passes its store's, which never
+    /// goes back behind a time it has written, so that the view and the store agree on what has
+    /// expired. Called on the data path: it must not allocate. Default: the system clock.
+    /// </param>
+    public ViewGrant(string id, TreePath path, bool isDirectory, Rights rights, Interop.FileIdentity? identity, long? expiresAtMs, Interop.FileIdentity? parentIdentity = null, Func<long>? nowMs = null)
     {
         ParentIdentity = parentIdentity;
         Id = id;
@@ -20,7 +40,8 @@ public sealed class ViewGrant
         IsDirectory = isDirectory;
         Rights = rights;
         Identity = identity;
-        ExpiresAtMs = expiresAtMs;
+        ExpiresAtMs = expiresAtMs ?? long.MaxValue;
+        _nowMs = nowMs ?? SystemClock;
     }
 
     public string Id { get; }
@@ -34,15 +55,28 @@ public sealed class ViewGrant
     /// <summary>The identity recorded when the grant was made; null for a stale grant.</summary>
     public Interop.FileIdentity? Identity { get; }
 
-    public long? ExpiresAtMs { get; }
+    /// <summary>When the grant expires (Unix ms); <see cref="long.MaxValue"/> for never.</summary>
+    public long ExpiresAtMs { get; }
 
     /// <summary>The identity of the directory holding the grant root, recorded with the grant.</summary>
     public Interop.FileIdentity? ParentIdentity { get; }
 
-    public bool Ended => _ended;
+    /// <summary>True once the grant was revoked, went stale or expired (at its expiry exactly, as in the store).</summary>
+    public bool Ended => _ended || (ExpiresAtMs != long.MaxValue && ExpiredNow());
 
     /// <summary>Marks the grant ended; irreversible.</summary>
     public void End() => _ended = true;
+
+    private bool ExpiredNow()
+    {
+        if (_nowMs() < ExpiresAtMs)
+        {
+            return false;
+        }
+
+        _ended = true; // sticky: rolling the clock back later changes nothing
+        return true;
+    }
 }
 
 /// <summary>
@@ -68,6 +102,16 @@ public sealed class TableNode
 
     /// <summary>The grants rooted exactly here (more than one when a VM holds several grants on one path).</summary>
     public ViewGrant[] Grants { get; internal set; } = [];
+
+    /// <summary>
+    /// The inode number this node has as a synthesized directory: derived from its path, so that a
+    /// listing can show it without looking the node up, and it stays the same across recompiled
+    /// tables and broker restarts.
+    /// </summary>
+    public ulong SyntheticIno { get; internal set; }
+
+    /// <summary>The latest expiry (Unix ms) of the grants here and below: <see cref="long.MaxValue"/> if one never expires, <see cref="long.MinValue"/> if there are none (an empty table).</summary>
+    public long SubtreeExpiresAtMs { get; internal set; }
 
     /// <summary>True when no grant is rooted here: the node is a synthesized, read-only directory.</summary>
     public bool IsSynthesized => Grants.Length == 0;
@@ -133,7 +177,7 @@ public sealed class GrantTable
         Grants = grants;
     }
 
-    public static GrantTable Empty { get; } = new(new TableNode([], null), []);
+    public static GrantTable Empty { get; } = Compile([]);
 
     /// <summary>The view's root: synthesized unless the whole tree is granted.</summary>
     public TableNode Root { get; }
@@ -190,7 +234,46 @@ public sealed class GrantTable
             node.Grants = [.. list.OrderBy(g => g.Id, StringComparer.Ordinal)];
         }
 
+        Finish(root, ".");
         return new GrantTable(root, all);
+    }
+
+    /// <summary>The inode number of the synthesized directory at <paramref name="path"/> ("." is the view root).</summary>
+    public static ulong SyntheticIno(string path) =>
+        path == "." ? SyntheticInoBase + 1 : SyntheticInoBase | (Fnv1a(path) & (SyntheticInoBase - 1));
+
+    /// <summary>Synthesized nodes get inode numbers from a range host filesystems do not hand out (bit 62 set).</summary>
+    internal const ulong SyntheticInoBase = 1UL << 62;
+
+    private static long Finish(TableNode node, string path)
+    {
+        node.SyntheticIno = SyntheticIno(path);
+        var latest = long.MinValue;
+        foreach (var g in node.Grants)
+        {
+            latest = Math.Max(latest, g.ExpiresAtMs);
+        }
+
+        foreach (var child in node.Children)
+        {
+            var name = Encoding.UTF8.GetString(child.Name);
+            latest = Math.Max(latest, Finish(child, path == "." ? name : path + "/" + name));
+        }
+
+        node.SubtreeExpiresAtMs = latest;
+        return latest;
+    }
+
+    /// <summary>64-bit FNV-1a of the path's UTF-8 bytes.</summary>
+    private static ulong Fnv1a(string path)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var b in Encoding.UTF8.GetBytes(path))
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        return hash;
     }
 
     private sealed class ByteComparer : IComparer<byte[]>

@@ -20,25 +20,43 @@ internal interface IViewHost
 }
 
 /// <summary>The tree root as a view uses it.</summary>
-internal sealed record TreeRootInfo(SafeFd Fd, uint OwnerUid, uint OwnerGid);
+internal sealed record TreeRootInfo(SafeFd Fd, uint OwnerUid, uint OwnerGid)
+{
+    private TreeMounts? _mounts;
+
+    /// <summary>The mount points inside the tree, shared by every view of it (made on first use).</summary>
+    public TreeMounts Mounts => LazyInitializer.EnsureInitialized(ref _mounts, () => new TreeMounts(Fd));
+
+    /// <summary>Closes what <see cref="Mounts"/> holds (when the views are gone).</summary>
+    public void DisposeMounts() => Interlocked.Exchange(ref _mounts, null)?.Dispose();
+}
 
 /// <summary>Per-view settings from the VM's policy and broker.toml.</summary>
 internal sealed record ViewSettings(uint GuestUid, uint GuestGid, bool Passthrough)
 {
     /// <summary>
     /// Entry and attribute cache time. Short, because a revoke also invalidates by notify; a
-    /// cached answer saves a round trip, which is the unit of cost (BENCHMARKS.md).
+    /// cached answer saves a round trip, which is the unit of cost (BENCHMARKS.md). Never longer
+    /// than what is left of the grants behind the answer.
     /// </summary>
     public TimeSpan CacheTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The clock grants expire by, in Unix ms (the broker passes its store's clock, the one it
+    /// gives each <see cref="ViewGrant"/> too). Called on the data path: must not allocate.
+    /// </summary>
+    public Func<long> NowMs { get; init; } = static () => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 }
 
 /// <summary>
 /// A VM's view of the global tree, served over FUSE: granted paths at their real places,
 /// synthesized read-only ancestors, and nothing else (ENOENT, never EACCES, for ungranted names).
 /// Every operation checks the rights of the live grants covering its node: a volatile read per
-/// grant, no crypto, no allocation. Host objects are reached only through O_PATH fds resolved with
-/// openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV) from the tree root, or one
-/// O_NOFOLLOW component at a time below a grant root; symlinks are shown, never followed.
+/// grant (and a clock compare for a grant that expires), no crypto, no allocation. Host objects
+/// are reached only through O_PATH fds resolved with openat2(RESOLVE_BENEATH |
+/// RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV) from the tree root, or one O_NOFOLLOW component at a
+/// time below a grant root; symlinks are shown, never followed. A grant of the whole tree (".")
+/// makes the view root the tree root.
 /// </summary>
 internal sealed partial class ViewFileSystem : FuseFileSystem
 {
@@ -46,24 +64,28 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     private const uint SIfDir = 0x4000;
     private const uint SIfReg = 0x8000;
     private const uint SIfLnk = 0xA000;
-
-    /// <summary>Synthesized nodes get inode numbers from a range host filesystems do not hand out.</summary>
-    private const ulong SyntheticInoBase = 1UL << 62;
+    private const uint DtDir = SIfDir >> 12;
+    private const uint DtReg = SIfReg >> 12;
 
     private readonly string _vm;
     private readonly IViewHost _host;
     private readonly ViewSettings _settings;
+    private readonly Func<long> _nowMs;
+    private readonly long _cacheMs;
     private readonly ConcurrentDictionary<ulong, ViewNode> _nodes = new();
     private readonly ConcurrentDictionary<ulong, ViewHandle> _handles = new();
     private readonly Lock _nodeLock = new();
-    private readonly Dictionary<(ulong Parent, string Name), ViewNode> _byName = [];
+    private readonly Lock _installLock = new();
+    private readonly Dictionary<NodeName, ViewNode> _byName = new(NodeName.Comparer.Instance);
+    private readonly Dictionary<NodeName, ViewNode>.AlternateLookup<NodeNameRef> _byNameRef;
+
+    /// <summary>The synthesized view root: the root whenever no whole-tree grant is live.</summary>
+    private readonly ViewNode _syntheticRoot;
+    private volatile ViewNode _root;
     private long _nextKey = (long)FuseSession.RootKey;
     private long _nextHandle;
     private volatile GrantTable _table = GrantTable.Empty;
 
-    /// <summary>getdents64 buffer, one per reader thread (no allocation per READDIR).</summary>
-    [ThreadStatic]
-    private static byte[]? t_direntBuffer;
     private FuseSession? _session;
     private FuseBackingIds? _backing;
 
@@ -72,9 +94,13 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         _vm = vm;
         _host = host;
         _settings = settings;
-        var root = new ViewNode(FuseSession.RootKey, null, ".", [], [], null, true, 0, SyntheticInoBase + FuseSession.RootKey);
-        root.AddReference();
-        _nodes[root.Key] = root;
+        _nowMs = settings.NowMs;
+        _cacheMs = (long)settings.CacheTimeout.TotalMilliseconds;
+        _byNameRef = _byName.GetAlternateLookup<NodeNameRef>();
+        _syntheticRoot = new ViewNode(FuseSession.RootKey, null, ".", [], [], null, true, 0, GrantTable.SyntheticIno("."));
+        _syntheticRoot.AddReference();
+        _root = _syntheticRoot;
+        _nodes[FuseSession.RootKey] = _syntheticRoot;
     }
 
     public string Vm => _vm;
@@ -82,8 +108,19 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     /// <summary>The compiled grants this view serves.</summary>
     public GrantTable Table => _table;
 
-    /// <summary>Swaps in a new grant table; the caller then invalidates what changed (see <see cref="ViewManager"/>).</summary>
-    public void Install(GrantTable table) => _table = table;
+    /// <summary>
+    /// Swaps in a new grant table; the caller then invalidates what changed (see <see cref="ViewManager"/>).
+    /// A live grant of the whole tree binds the view root to the tree root (checked against the
+    /// identity recorded with the grant); without one the root is synthesized.
+    /// </summary>
+    public void Install(GrantTable table)
+    {
+        lock (_installLock)
+        {
+            _table = table;
+            BindRoot(table.Root);
+        }
+    }
 
     /// <summary>Every node the kernel holds, for invalidation after a grant change.</summary>
     public IEnumerable<ViewNode> Nodes => _nodes.Values;
@@ -98,9 +135,90 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
     // ---- node table ------------------------------------------------------------------------
 
-    private ViewNode? Node(ulong key) => _nodes.TryGetValue(key, out var n) ? n : null;
+    /// <summary>The view root: the tree root while a whole-tree grant is live, else the synthesized root.</summary>
+    private ViewNode CurrentRoot
+    {
+        get
+        {
+            var root = _root;
+            return root.IsSynthesized || root.IsLive ? root : _syntheticRoot;
+        }
+    }
 
-    /// <summary>The table node at a synthesized view node's path in the current table, or null when it no longer leads to a live grant.</summary>
+    private ViewNode? Node(ulong key) =>
+        key == FuseSession.RootKey ? CurrentRoot : _nodes.TryGetValue(key, out var n) ? n : null;
+
+    /// <summary>The inode number ".." shows in a listing of <paramref name="dir"/>: its parent in the view, never the host's.</summary>
+    private ulong ParentIno(ViewNode dir) =>
+        dir.Parent is null ? dir.Ino : dir.Parent.Key == FuseSession.RootKey ? CurrentRoot.Ino : dir.Parent.Ino;
+
+    private void BindRoot(TableNode tableRoot)
+    {
+        var live = Array.FindAll(tableRoot.Grants, g => !g.Ended);
+        var current = _root;
+        if (live.Length == 0)
+        {
+            Rebind(_syntheticRoot, current);
+            return;
+        }
+
+        if (current != _syntheticRoot && current.Grants.AsSpan().SequenceEqual(live))
+        {
+            return;
+        }
+
+        var e = Posix.OpenBeneath(_host.Tree.Fd, "."u8, OpenFlags.Path | OpenFlags.Directory, 0, out var fd);
+        var held = new List<ViewGrant>();
+        if (e == Errno.OK && fd is not null && Posix.Stat(fd, out var st) == Errno.OK)
+        {
+            foreach (var grant in live)
+            {
+                if (IdentityHolds(grant, fd, st, out var why))
+                {
+                    held.Add(grant);
+                }
+                else
+                {
+                    _host.Stale(_vm, grant, why);
+                }
+            }
+
+            if (held.Count > 0)
+            {
+                Rebind(new ViewNode(FuseSession.RootKey, null, ".", [], [.. held], fd, true, st.Dev, st.Ino), current);
+                return;
+            }
+        }
+        else
+        {
+            foreach (var grant in live)
+            {
+                _host.Stale(_vm, grant, $"the tree root cannot be reached ({e})");
+            }
+        }
+
+        fd?.Dispose();
+        Rebind(_syntheticRoot, current);
+    }
+
+    private void Rebind(ViewNode root, ViewNode previous)
+    {
+        if (root == previous)
+        {
+            return;
+        }
+
+        root.AddReference();
+        _root = root;
+        _nodes[FuseSession.RootKey] = root;
+        if (previous != _syntheticRoot)
+        {
+            // An operation still using it holds its own reference on the fd (SafeHandle): closing is safe.
+            previous.Fd?.Dispose();
+        }
+    }
+
+    /// <summary>The table node at a view node's path in the current table, or null when the table has nothing there.</summary>
     private TableNode? TableAt(ViewNode node)
     {
         if (node.Parent is null)
@@ -133,25 +251,69 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         return false;
     }
 
-    /// <summary>Finds or creates the node for (parent, name), counting one reference for the kernel.</summary>
-    private ViewNode Intern(ViewNode parent, ReadOnlySpan<byte> name, Func<ulong, ViewNode> create, Func<ViewNode, bool> stillSame)
+    private static bool HasLiveGrant(TableNode node)
     {
-        var nameText = Encoding.UTF8.GetString(name);
+        foreach (var g in node.Grants)
+        {
+            if (!g.Ended)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private ulong NextKey() => (ulong)Interlocked.Increment(ref _nextKey);
+
+    /// <summary>
+    /// Finds or makes the backed node for (parent, name) on the host object <paramref name="st"/>,
+    /// counting one reference for the kernel. Takes <paramref name="fd"/> (kept by a new node, closed otherwise).
+    /// </summary>
+    private ViewNode InternBacked(ViewNode parent, ReadOnlySpan<byte> name, string? path, ViewGrant[] grants, SafeFd fd, in StatxResult st)
+    {
+        ViewNode? existing;
         lock (_nodeLock)
         {
-            if (_byName.TryGetValue((parent.Key, nameText), out var existing) && stillSame(existing))
+            if (!_byNameRef.TryGetValue(new NodeNameRef(parent.Key, name), out existing)
+                || existing.IsSynthesized || existing.Dev != st.Dev || existing.Ino != st.Ino || !SameGrants(existing.Grants, grants))
+            {
+                var nameBytes = name.ToArray();
+                var node = new ViewNode(NextKey(), parent, path, nameBytes, grants, fd, st.IsDirectory, st.Dev, st.Ino);
+                node.AddReference();
+                _nodes[node.Key] = node;
+                _byName[new NodeName(parent.Key, nameBytes)] = node;
+                return node;
+            }
+
+            existing.AddReference();
+        }
+
+        fd.Dispose();
+        return existing;
+    }
+
+    /// <summary>Finds or makes the synthesized node for (parent, name), counting one reference for the kernel.</summary>
+    private ViewNode InternSynthetic(ViewNode parent, ReadOnlySpan<byte> name, TableNode tableNode)
+    {
+        lock (_nodeLock)
+        {
+            if (_byNameRef.TryGetValue(new NodeNameRef(parent.Key, name), out var existing) && existing.IsSynthesized)
             {
                 existing.AddReference();
                 return existing;
             }
 
-            var node = create((ulong)Interlocked.Increment(ref _nextKey));
+            var nameBytes = name.ToArray();
+            var node = new ViewNode(NextKey(), parent, null, nameBytes, [], null, true, 0, tableNode.SyntheticIno);
             node.AddReference();
             _nodes[node.Key] = node;
-            _byName[(parent.Key, nameText)] = node;
+            _byName[new NodeName(parent.Key, nameBytes)] = node;
             return node;
         }
     }
+
+    private static bool SameGrants(ViewGrant[] a, ViewGrant[] b) => a == b || a.AsSpan().SequenceEqual(b);
 
     public override void Forget(ulong node, ulong references)
     {
@@ -162,8 +324,14 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
         lock (_nodeLock)
         {
+            // A lookup may have found the node again (under this lock) since its count reached zero.
+            if (n.References > 0)
+            {
+                return;
+            }
+
             _nodes.TryRemove(node, out _);
-            var key = (n.Parent!.Key, Encoding.UTF8.GetString(n.Name));
+            var key = new NodeName(n.Parent!.Key, n.Name);
             if (_byName.TryGetValue(key, out var current) && current == n)
             {
                 _byName.Remove(key);
@@ -236,11 +404,32 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     /// <summary>A device node, FIFO or socket: never opened on the host.</summary>
     private static bool IsSpecial(uint mode) => (mode & SIfMt) is not (SIfReg or SIfDir or SIfLnk);
 
-    private void SetTimeouts(ref FuseEntryOut entry)
+    /// <summary>
+    /// How long the kernel may cache an answer that holds until <paramref name="expiresAtMs"/>: the
+    /// cache timeout, cut to what is left of the grant, so that no cached entry or attribute
+    /// outlives an expiring grant (the expiry sweep, which notifies, may come later).
+    /// </summary>
+    private TimeSpan CacheFor(long expiresAtMs)
     {
-        entry.SetEntryTimeout(_settings.CacheTimeout);
-        entry.SetAttrTimeout(_settings.CacheTimeout);
+        if (expiresAtMs == long.MaxValue)
+        {
+            return _settings.CacheTimeout;
+        }
+
+        var left = expiresAtMs - _nowMs();
+        return left <= 0 ? TimeSpan.Zero : left >= _cacheMs ? _settings.CacheTimeout : TimeSpan.FromMilliseconds(left);
     }
+
+    private void SetTimeouts(ref FuseEntryOut entry, long expiresAtMs)
+    {
+        var timeout = CacheFor(expiresAtMs);
+        entry.SetEntryTimeout(timeout);
+        entry.SetAttrTimeout(timeout);
+    }
+
+    /// <summary>How long a synthesized node's answers hold: until the last grant below it expires.</summary>
+    private long SyntheticExpiry(ViewNode node) =>
+        node.Parent is null ? long.MaxValue : TableAt(node)?.SubtreeExpiresAtMs ?? 0;
 
     // ---- lookup ----------------------------------------------------------------------------
 
@@ -260,89 +449,59 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         if (name.SequenceEqual("."u8) || name.SequenceEqual(".."u8))
         {
             // EXPORT_SUPPORT asks for these; ".." of a view node is its view parent, never the host's.
-            var target = name.Length == 1 ? p : p.Parent ?? p;
+            var target = name.Length == 1 || p.Parent is null ? p : p.Parent.Key == FuseSession.RootKey ? CurrentRoot : p.Parent;
             target.AddReference();
             entry.NodeId = target.Key;
-            SetTimeouts(ref entry);
-            return target.IsSynthesized ? Fill(target, ref entry.Attr) : FillBacked(target, ref entry.Attr);
+            SetTimeouts(ref entry, target.IsSynthesized ? SyntheticExpiry(target) : target.ExpiresAtMs);
+            if (target.IsSynthesized)
+            {
+                FillSynthetic(target, ref entry.Attr);
+                return Errno.OK;
+            }
+
+            return FillBacked(target, ref entry.Attr);
         }
 
-        var tableChild = TableChild(p, name);
-        ViewNode? node;
+        return LookupIn(p, TableAt(p), name, ref entry);
+    }
+
+    /// <summary>
+    /// A lookup in the live directory <paramref name="p"/>, whose node in the current table is
+    /// <paramref name="at"/> (a listing finds it once for all its entries).
+    /// </summary>
+    private Errno LookupIn(ViewNode p, TableNode? at, ReadOnlySpan<byte> name, ref FuseEntryOut entry)
+    {
+        var tableChild = at?.Find(name);
         if (tableChild is not null && HasLiveGrant(tableChild))
         {
-            node = LookupGrantRoot(p, name, tableChild);
+            return LookupGrantRoot(p, name, tableChild, ref entry);
         }
-        else if (!p.IsSynthesized)
+
+        if (!p.IsSynthesized)
         {
-            node = LookupBelow(p, name, out var e);
-            if (node is null)
-            {
-                entry.SetEntryTimeout(_settings.CacheTimeout);
-                return e;
-            }
+            return LookupBelow(p, name, ref entry);
         }
-        else if (tableChild is not null && LeadsToLiveGrant(tableChild))
+
+        if (tableChild is not null && LeadsToLiveGrant(tableChild))
         {
-            var nameBytes = name.ToArray();
-            node = Intern(p, name, key => new ViewNode(key, p, Join(p.Path, nameBytes), nameBytes, [], null, true, 0, SyntheticInoBase + key), n => n.IsSynthesized);
-        }
-        else
-        {
-            node = null;
-        }
-
-        if (node is null)
-        {
-            // Not granted: the guest learns nothing, and the kernel caches the answer briefly
-            // (a new grant invalidates it by notify).
-            entry.SetEntryTimeout(_settings.CacheTimeout);
-            return Errno.ENOENT;
+            var node = InternSynthetic(p, name, tableChild);
+            entry.NodeId = node.Key;
+            SetTimeouts(ref entry, tableChild.SubtreeExpiresAtMs);
+            FillSynthetic(node, ref entry.Attr);
+            return Errno.OK;
         }
 
-        entry.NodeId = node.Key;
-        SetTimeouts(ref entry);
-        var fill = node.IsSynthesized ? Fill(node, ref entry.Attr) : FillBacked(node, ref entry.Attr);
-        if (fill != Errno.OK)
-        {
-            Forget(node.Key, 1);
-            entry = default;
-            return fill;
-        }
-
-        return Errno.OK;
-    }
-
-    private Errno Fill(ViewNode node, ref FuseAttr attr)
-    {
-        FillSynthetic(node, ref attr);
-        return Errno.OK;
-    }
-
-    private TableNode? TableChild(ViewNode parent, ReadOnlySpan<byte> name)
-    {
-        var at = TableAt(parent);
-        return at?.Find(name);
-    }
-
-    private static bool HasLiveGrant(TableNode node)
-    {
-        foreach (var g in node.Grants)
-        {
-            if (!g.Ended)
-            {
-                return true;
-            }
-        }
-
-        return false;
+        // Not granted: the guest learns nothing, and the kernel caches the answer briefly
+        // (a new grant invalidates it by notify).
+        entry.SetEntryTimeout(_settings.CacheTimeout);
+        return Errno.ENOENT;
     }
 
     /// <summary>
     /// A grant root: resolved from the tree root with openat2 (never through a symlink, a magic
     /// link or a mount), then checked against the identity recorded when the grant was made.
     /// </summary>
-    private ViewNode? LookupGrantRoot(ViewNode parent, ReadOnlySpan<byte> name, TableNode tableNode)
+    private Errno LookupGrantRoot(ViewNode parent, ReadOnlySpan<byte> name, TableNode tableNode, ref FuseEntryOut entry)
     {
         var grants = new List<ViewGrant>();
         foreach (var g in tableNode.Grants)
@@ -366,35 +525,41 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         var e = Posix.OpenBeneath(_host.Tree.Fd, Encoding.UTF8.GetBytes(grant.Path.Value), OpenFlags.Path, 0, out var fd);
         if (e != Errno.OK || fd is null)
         {
+            if (!grant.IsDirectory && DirectoryOfFileHolds(grant, out _))
+            {
+                // The granted file is not there at this moment (an editor's save between unlink and
+                // create): absent now, and found again by the very next lookup once it is back, so
+                // no negative entry is cached. Its directory is what the grant is checked against.
+                return Errno.ENOENT;
+            }
+
             _host.Stale(_vm, grant, $"the grant root cannot be reached ({e})");
-            return null;
+            entry.SetEntryTimeout(_settings.CacheTimeout);
+            return Errno.ENOENT;
         }
 
-        Posix.Stat(fd, out var st);
-        if (!IdentityHolds(grant, fd, st, out var why))
+        var stat = Posix.Stat(fd, out var st);
+        var why = $"the grant root cannot be examined ({stat})";
+        if (stat != Errno.OK || !IdentityHolds(grant, fd, st, out why))
         {
             fd.Dispose();
             _host.Stale(_vm, grant, why);
-            return null;
+            entry.SetEntryTimeout(_settings.CacheTimeout);
+            return Errno.ENOENT;
         }
 
-        if (!st.IsDirectory && !st.IsRegular)
+        if (grant.IsDirectory ? !st.IsDirectory : !st.IsRegular)
         {
+            // A file grant's name holding, for now, a directory, a symlink or a device: absent, not stale.
             fd.Dispose();
-            return null;
+            return Errno.ENOENT;
         }
 
-        var path = grant.Path.Value;
-        var all = grants.ToArray();
-        var nameBytes = name.ToArray();
-        var (dev, ino, isDir) = (st.Dev, st.Ino, st.IsDirectory);
-        var node = Intern(parent, name, key => new ViewNode(key, parent, path, nameBytes, all, fd, isDir, dev, ino), n => !n.IsSynthesized && n.Dev == dev && n.Ino == ino && n.Grants.SequenceEqual(all));
-        if (node.Fd != fd)
-        {
-            fd.Dispose();
-        }
-
-        return node;
+        var node = InternBacked(parent, name, grant.Path.Value, [.. grants], fd, st);
+        entry.NodeId = node.Key;
+        SetTimeouts(ref entry, node.ExpiresAtMs);
+        Fill(st, node.Rights, ref entry.Attr);
+        return Errno.OK;
     }
 
     /// <summary>
@@ -423,9 +588,23 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             return true;
         }
 
+        if (grant.ParentIdentity is null)
+        {
+            why = "the granted file was replaced or moved";
+            return grant.Identity is { } r && Files.Identify(fd).SameFileAs(r);
+        }
+
+        return DirectoryOfFileHolds(grant, out why);
+    }
+
+    /// <summary>A file grant's directory is still the one recorded with the grant.</summary>
+    private bool DirectoryOfFileHolds(ViewGrant grant, out string why)
+    {
+        why = "";
         if (grant.ParentIdentity is not { } parentRecorded)
         {
-            return grant.Identity is { } r && Files.Identify(fd).SameFileAs(r);
+            why = "no identity was recorded for the directory of the granted file";
+            return false;
         }
 
         var slash = grant.Path.Value.LastIndexOf('/');
@@ -457,34 +636,30 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     /// One component below a backed directory, resolved on the parent's fd with openat2
     /// (RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS, O_PATH | O_NOFOLLOW): a symlink is
     /// returned as itself, and a mount point inside a granted directory, bind mounts of the same
-    /// filesystem included, is not crossed (EXDEV, shown as ENOENT).
+    /// filesystem included, is not crossed (EXDEV, shown as ENOENT). One openat2 and one statx,
+    /// whose result is also the answer's attributes.
     /// </summary>
-    private ViewNode? LookupBelow(ViewNode parent, ReadOnlySpan<byte> name, out Errno error)
+    private Errno LookupBelow(ViewNode parent, ReadOnlySpan<byte> name, ref FuseEntryOut entry)
     {
-        error = Posix.OpenBeneath(parent.Fd!, name, OpenFlags.Path, 0, out var fd);
-        if (error != Errno.OK || fd is null)
+        var e = Posix.OpenBeneath(parent.Fd!, name, OpenFlags.Path, 0, out var fd);
+        if (e != Errno.OK || fd is null)
         {
-            error = error is Errno.OK or Errno.EXDEV ? Errno.ENOENT : error;
-            return null;
+            entry.SetEntryTimeout(_settings.CacheTimeout);
+            return e is Errno.OK or Errno.EXDEV ? Errno.ENOENT : e;
         }
 
-        error = Posix.Stat(fd, out var st);
-        if (error != Errno.OK)
-        {
-            fd.Dispose();
-            return null;
-        }
-
-        var grants = Inherited(parent);
-        var nameBytes = name.ToArray();
-        var (dev, ino, isDir) = (st.Dev, st.Ino, st.IsDirectory);
-        var node = Intern(parent, name, key => new ViewNode(key, parent, Join(parent.Path, nameBytes), nameBytes, grants, fd, isDir, dev, ino), n => !n.IsSynthesized && n.Dev == dev && n.Ino == ino);
-        if (node.Fd != fd)
+        e = Posix.Stat(fd, out var st);
+        if (e != Errno.OK)
         {
             fd.Dispose();
+            return e;
         }
 
-        return node;
+        var node = InternBacked(parent, name, null, Inherited(parent), fd, st);
+        entry.NodeId = node.Key;
+        SetTimeouts(ref entry, node.ExpiresAtMs);
+        Fill(st, node.Rights, ref entry.Attr);
+        return Errno.OK;
     }
 
     /// <summary>A child below a backed directory is covered by the parent's live directory grants.</summary>
@@ -517,10 +692,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         return result;
     }
 
-    private static string Join(string parent, ReadOnlySpan<byte> name) =>
-        parent == "." ? Encoding.UTF8.GetString(name) : parent + "/" + Encoding.UTF8.GetString(name);
-
-    private static string Join(string parent, byte[] name) => Join(parent, name.AsSpan());
+    private static string Join(string parent, ReadOnlySpan<byte> name) => ViewNode.Join(parent, name);
 
     // ---- checks ----------------------------------------------------------------------------
 
@@ -559,8 +731,15 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             return Errno.ENOENT;
         }
 
-        attr.SetAttrTimeout(_settings.CacheTimeout);
-        return n.IsSynthesized ? Fill(n, ref attr.Attr) : FillBacked(n, ref attr.Attr);
+        if (n.IsSynthesized)
+        {
+            attr.SetAttrTimeout(CacheFor(SyntheticExpiry(n)));
+            FillSynthetic(n, ref attr.Attr);
+            return Errno.OK;
+        }
+
+        attr.SetAttrTimeout(CacheFor(n.ExpiresAtMs));
+        return FillBacked(n, ref attr.Attr);
     }
 
     public override Errno SetAttr(in FuseRequestContext context, ulong node, in FuseSetAttrIn changes, ref FuseAttrOut attr)
@@ -636,7 +815,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             }
         }
 
-        attr.SetAttrTimeout(_settings.CacheTimeout);
+        attr.SetAttrTimeout(CacheFor(n.ExpiresAtMs));
         return FillBacked(n, ref attr.Attr);
     }
 
@@ -888,17 +1067,17 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         if (n.IsSynthesized)
         {
             var t = TableAt(n);
-            var names = new List<byte[]>();
+            var children = new List<TableNode>();
             foreach (var child in t?.Children ?? [])
             {
                 if (LeadsToLiveGrant(child))
                 {
-                    names.Add(child.Name);
+                    children.Add(child);
                 }
             }
 
             var fh = (ulong)Interlocked.Increment(ref _nextHandle);
-            _handles[fh] = new ViewHandle(n, null, false, true) { SyntheticEntries = [.. names] };
+            _handles[fh] = new ViewHandle(n, null, false, true) { SyntheticEntries = [.. children] };
             open.Fh = fh;
             return Errno.OK;
         }
@@ -909,63 +1088,15 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         }
 
         var e = Posix.Reopen(n.Fd!, OpenFlags.ReadOnly | OpenFlags.Directory, out var fd);
-        return e != Errno.OK ? e : Register(n, fd!, false, isDirectory: true, ref open);
-    }
-
-    public override Errno ReadDir(in FuseRequestContext context, ulong node, ulong fh, ulong offset, ref FuseDirectoryWriter entries)
-    {
-        var h = Handle(fh);
-        if (h is null)
-        {
-            return Errno.EACCES;
-        }
-
-        if (h.SyntheticEntries is { } names)
-        {
-            // Cookies: 1 ".", 2 "..", 3.. the entries that lead to grants.
-            for (var i = (int)offset; i < names.Length + 2; i++)
-            {
-                var next = (ulong)i + 1;
-                var added = i switch
-                {
-                    0 => entries.TryAdd("."u8, h.Node.Ino, SIfDir >> 12, next),
-                    1 => entries.TryAdd(".."u8, SyntheticInoBase, SIfDir >> 12, next),
-                    _ => entries.TryAdd(names[i - 2], SyntheticInoBase, SIfDir >> 12, next),
-                };
-                if (!added)
-                {
-                    break;
-                }
-            }
-
-            return Errno.OK;
-        }
-
-        var e = Posix.SeekDir(h.Fd!, (long)offset);
         if (e != Errno.OK)
         {
             return e;
         }
 
-        var buffer = t_direntBuffer ??= new byte[8192];
-        while (true)
-        {
-            e = Posix.GetDents(h.Fd!, buffer, out var length);
-            if (e != Errno.OK || length == 0)
-            {
-                return e;
-            }
-
-            foreach (var d in new DirentReader(buffer.AsSpan(0, length)))
-            {
-                // DT_FIFO, DT_CHR, DT_BLK and DT_SOCK are listed as what lookups show: DT_REG.
-                var type = (uint)d.Type is 1 or 2 or 6 or 12 ? SIfReg >> 12 : (uint)d.Type;
-                if (!entries.TryAdd(d.Name, d.Ino, type, (ulong)d.Offset))
-                {
-                    return Errno.OK;
-                }
-            }
-        }
+        var handle = (ulong)Interlocked.Increment(ref _nextHandle);
+        _handles[handle] = new ViewHandle(n, fd, false, true) { MountPoints = _host.Tree.Mounts.In(n.Dev, n.Ino), Stream = new DirectoryStream() };
+        open.Fh = handle;
+        return Errno.OK;
     }
 
     public override Errno ReleaseDir(in FuseRequestContext context, ulong node, ulong fh, int flags)
@@ -973,6 +1104,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         if (_handles.TryRemove(fh, out var h))
         {
             h.Fd?.Dispose();
+            h.Stream?.Dispose();
         }
 
         return Errno.OK;
@@ -1007,18 +1139,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     /// <summary>Files created through a view belong to the tree's owner, whoever the guest is.</summary>
     private void GiveToOwner(SafeFd fd) => Posix.Chown(fd, _host.Tree.OwnerUid, _host.Tree.OwnerGid);
 
-    private Errno EntryFor(ViewNode dir, ReadOnlySpan<byte> name, ref FuseEntryOut entry)
-    {
-        var node = LookupBelow(dir, name, out var e);
-        if (node is null)
-        {
-            return e;
-        }
-
-        entry.NodeId = node.Key;
-        SetTimeouts(ref entry);
-        return FillBacked(node, ref entry.Attr);
-    }
+    private Errno EntryFor(ViewNode dir, ReadOnlySpan<byte> name, ref FuseEntryOut entry) => LookupBelow(dir, name, ref entry);
 
     public override Errno Create(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name, int flags, uint mode, uint umask, ref FuseEntryOut entry, ref FuseOpenOut open)
     {
@@ -1290,6 +1411,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         foreach (var h in _handles.Values)
         {
             h.Fd?.Dispose();
+            h.Stream?.Dispose();
         }
 
         _handles.Clear();

@@ -22,6 +22,13 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
     private readonly Dictionary<string, View> _views = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Vm, string Op, string Path), int> _denials = [];
     private readonly HashSet<string> _staleReported = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The clock every view's grants expire by: the store's, which never goes back behind a time it
+    /// has written, so that a view refuses a grant at the very moment the store counts it expired
+    /// (before the expiry sweep has written it). One delegate for all: reading it allocates nothing.
+    /// </summary>
+    private readonly Func<long> _nowMs;
     private ITimer? _denialTimer;
     private bool _disposed;
 
@@ -30,6 +37,7 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
     public ViewManager(BrokerServices services)
     {
         _services = services;
+        _nowMs = () => _services.Store.NowMs;
         var treeStat = Files.Stat(services.Tree.Fd);
         Tree = new TreeRootInfo(services.Tree.Fd, treeStat.Uid, treeStat.Gid);
     }
@@ -88,7 +96,7 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
             FuseMount.CleanupStale(mountPoint);
             Directory.CreateDirectory(mountPoint);
             var policy = _services.Policy.Current.Vms.TryGetValue(vm, out var p) ? p : null;
-            var settings = new ViewSettings(_services.Options.GuestUid, _services.Options.GuestGid, policy?.View.Passthrough ?? false);
+            var settings = new ViewSettings(_services.Options.GuestUid, _services.Options.GuestGid, policy?.View.Passthrough ?? false) { NowMs = _nowMs };
             var fs = new ViewFileSystem(vm, this, settings);
             var grants = new Dictionary<string, ViewGrant>(StringComparer.Ordinal);
             fs.Install(Compile(vm, grants, out _));
@@ -124,7 +132,7 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
                     changed.End();
                 }
 
-                var g = new ViewGrant(row.Id, row.TreePath, row.Kind == GrantKinds.Directory, row.RightsValue, row.Identity, row.ExpiresAt, row.ParentIdentity);
+                var g = new ViewGrant(row.Id, row.TreePath, row.Kind == GrantKinds.Directory, row.RightsValue, row.Identity, row.ExpiresAt, row.ParentIdentity, _nowMs);
                 grants[row.Id] = g;
                 added.Add(g);
             }
@@ -180,6 +188,18 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
     {
         var fs = view.FileSystem;
         var session = view.Session;
+
+        // The root's attributes change when a whole-tree grant comes or goes (the tree root's or
+        // a synthesized directory's); dropping them is cheap, so it is done on every change.
+        session.InvalidateInode(FuseSession.RootKey, -1);
+        if (added.Exists(g => g.Path.IsRoot))
+        {
+            // Names the guest looked up at the root and got ENOENT for are cached as negative
+            // entries, which no name-by-name notify can reach: a new epoch drops every cached
+            // entry (kernels without FUSE_NOTIFY_INC_EPOCH let the negative ones time out, 1 s).
+            session.IncrementEpoch();
+        }
+
         foreach (var node in fs.Nodes.ToList())
         {
             var gone = node.IsSynthesized ? node.Parent is not null && !LeadsAnywhere(fs.Table, node.Path) : !node.IsLive;
@@ -191,6 +211,11 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
 
             foreach (var grant in added)
             {
+                if (grant.Path.IsRoot)
+                {
+                    continue;
+                }
+
                 var below = node.Path == "." ? grant.Path.Value : grant.Path.Value.StartsWith(node.Path + "/", StringComparison.Ordinal) ? grant.Path.Value[(node.Path.Length + 1)..] : null;
                 if (!string.IsNullOrEmpty(below))
                 {
@@ -318,6 +343,8 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
         {
             view.Session.Dispose();
         }
+
+        Tree.DisposeMounts();
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "View of {Vm} mounted at {MountPoint}")]

@@ -65,6 +65,8 @@ internal enum FuseNotifyCode
     Store = 4,
     Retrieve = 5,
     Delete = 6,
+    Resend = 7,
+    IncEpoch = 8,
 }
 
 /// <summary>INIT flags (fuse_init_in/out.flags, and flags2 shifted up by 32 bits).</summary>

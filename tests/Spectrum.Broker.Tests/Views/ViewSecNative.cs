@@ -98,6 +98,9 @@ internal static unsafe partial class ViewSecNative
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true)]
     private static partial int sys_statx(int dir, byte* path, int flags, uint mask, byte* buffer);
 
+    [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
+    private static partial long sys_lseek(int fd, long offset, int whence);
+
     [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
     private static partial nint sys_getdents64(int fd, byte* buffer, nuint size);
 
@@ -370,6 +373,49 @@ internal static unsafe partial class ViewSecNative
             Close(fd);
         }
     }
+
+    /// <summary>One linux_dirent64 record as getdents64 returned it.</summary>
+    public readonly record struct DirEntry(string Name, ulong Ino, long Offset, byte Type);
+
+    /// <summary>
+    /// Every record getdents64 returns on <paramref name="fd"/> from where it is, "." and ".."
+    /// included, reading <paramref name="bufferSize"/> bytes at a time (a small buffer makes the
+    /// kernel resume from a cookie often).
+    /// </summary>
+    public static Errno ReadEntries(int fd, int bufferSize, out List<DirEntry> entries)
+    {
+        entries = [];
+        var buffer = new byte[bufferSize];
+        while (true)
+        {
+            nint n;
+            fixed (byte* b = buffer)
+            {
+                n = sys_getdents64(fd, b, (nuint)buffer.Length);
+            }
+
+            if (n <= 0)
+            {
+                return Result(n);
+            }
+
+            for (var at = 0; at < n;)
+            {
+                var reclen = BinaryPrimitives.ReadUInt16LittleEndian(buffer.AsSpan(at + 16));
+                var name = buffer.AsSpan(at + 19, reclen - 19);
+                name = name[..name.IndexOf((byte)0)];
+                entries.Add(new DirEntry(
+                    Encoding.UTF8.GetString(name),
+                    BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(at)),
+                    BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(at + 8)),
+                    buffer[at + 18]));
+                at += reclen;
+            }
+        }
+    }
+
+    /// <summary>lseek(fd, offset, SEEK_SET): on a directory, seekdir to a cookie.</summary>
+    public static Errno SeekSet(int fd, long offset) => Result(sys_lseek(fd, offset, 0));
 
     /// <summary>The names of a directory as text (invalid UTF-8 shows as U+FFFD), sorted ordinally.</summary>
     public static List<string> List(string path)
