@@ -36,18 +36,26 @@ public sealed class AllocationTests
             }
         }
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 2000; i++)
+        // Rounds of 8,000 requests: a per-request allocation shows in every round (8,000 bytes at
+        // least), while a one-off runtime event (tiered JIT promoting a method late on a loaded
+        // machine) shows in one round only. Steady state must allocate nothing.
+        var rounds = new List<long>();
+        for (var round = 0; round < 5 && (rounds.Count == 0 || rounds[^1] != 0); round++)
         {
-            foreach (var request in requests)
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 2000; i++)
             {
-                session.Process(worker, request);
+                foreach (var request in requests)
+                {
+                    session.Process(worker, request);
+                }
             }
+
+            rounds.Add(GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(0, allocated);
-        Assert.True(channel.Sent >= 8000 + 800, $"{channel.Sent} replies");
+        Assert.True(rounds[^1] == 0, $"bytes allocated per round of 8,000 requests: {string.Join(", ", rounds)}");
+        Assert.True(channel.Sent >= 8000 * rounds.Count + 800, $"{channel.Sent} replies");
     }
 
     private sealed class DiscardChannel : IFuseChannel
