@@ -106,6 +106,7 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
                 Log = (message, e) => LogSession(_services.Logger, vm, message, e),
             });
             session.Mount(mountPoint, new FuseMountOptions { Name = "spectrum", AllowOther = true });
+            DataPathWarmup.Start();
             var view = new View(fs, session, mountPoint, grants);
             _views[vm] = view;
             LogMounted(_services.Logger, vm, mountPoint);
