@@ -18,19 +18,8 @@ public static partial class FuseUserMount
     private const int FD_CLOEXEC = 1;
 
     /// <summary>The helper's path on PATH, or null when fuse3 is not installed.</summary>
-    public static string? FindHelper()
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':'))
-        {
-            var candidate = Path.Combine(dir.Length == 0 ? "." : dir, "fusermount3");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return File.Exists("/usr/bin/fusermount3") ? "/usr/bin/fusermount3" : null;
-    }
+    public static string? FindHelper() =>
+        Executables.Find("fusermount3") ?? Executables.Find("/usr/bin/fusermount3");
 
     /// <summary>
     /// Mounts with <c>fusermount3 -o OPTIONS -- TARGET</c> and returns the connection's fd.

@@ -76,16 +76,7 @@ public sealed class Virtiofsd : IAsyncDisposable
             }
         }
 
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var path = Path.Combine(dir, "virtiofsd");
-            if (File.Exists(path))
-            {
-                return path;
-            }
-        }
-
-        return null;
+        return Interop.Executables.Find("virtiofsd");
     }
 
     private static readonly ConcurrentDictionary<(string Binary, DateTime Modified), VirtiofsdFlavor> Flavors = new();

@@ -102,7 +102,7 @@ internal static class LauncherOverhead
 
         var checkout = BrokerPaths.FindCheckout(Environment.CurrentDirectory) ?? BrokerPaths.FindCheckout()
             ?? throw new GuestIoException("cannot find the checkout (Spectrum.sln) from the current directory; run from the repository");
-        var qemu = OnPath("qemu-system-x86_64")
+        var qemu = Spectrum.Interop.Executables.Find("qemu-system-x86_64")
             ?? throw new GuestIoException("qemu-system-x86_64 not found on PATH; apt-get install qemu-system-x86");
         var virtiofsd = Virtiofsd.FindBinary()
             ?? throw new GuestIoException("virtiofsd not found; apt-get install qemu-system-x86 (it ships /usr/lib/qemu/virtiofsd)");
@@ -481,11 +481,6 @@ internal static class LauncherOverhead
     private static long Ns(DateTime utc) => (utc - DateTime.UnixEpoch).Ticks * 100;
 
     private static double Ms(long ns) => ns / 1e6;
-
-    private static string? OnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Select(d => Path.Combine(d, name))
-            .FirstOrDefault(File.Exists);
 
     private static string Tail(string file, int lines = 25) =>
         File.Exists(file) ? string.Join('\n', File.ReadLines(file).TakeLast(lines)) : $"({file} does not exist)";

@@ -334,10 +334,7 @@ internal sealed partial class VmService(BrokerServices services, LauncherOptions
 
     private static void RequireBinary(string vm, string binary, string what, string fix)
     {
-        var found = binary.Contains('/', StringComparison.Ordinal)
-            ? File.Exists(binary)
-            : (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Any(d => File.Exists(Path.Combine(d, binary)));
-        if (!found)
+        if (Interop.Executables.Find(binary) is null)
         {
             throw BrokerRefusal.Conflict($"VM {vm} needs {what}, but {binary} is not installed; {fix}");
         }

@@ -63,5 +63,5 @@ public sealed class QemuFactAttribute : FactAttribute
         OperatingSystem.IsLinux() && Virtiofsd.FindBinary() is not null && OnPath("qemu-system-x86_64") && OnPath("apt-get");
 
     private static bool OnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':').Any(d => File.Exists(Path.Combine(d, name)));
+        Spectrum.Interop.Executables.Find(name) is not null;
 }
