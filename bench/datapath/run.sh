@@ -30,7 +30,8 @@
 #
 # Workloads (median of N runs; every config is started first and each workload then runs in
 # rounds over all of them; "cold" = sync + drop_caches before each run, done twice, see README.md;
-# "warm" = an identical untimed run right before):
+# "warm" = an identical untimed run right before; on a VM that reports free pages to its host,
+# reporting is held off for the run where the kernel allows it, see README.md):
 #   seqread cold/warm   fio --rw=read --bs=1M --ioengine=psync over the big file
 #   stat cold/warm      fstatat() each small file by name (meta stat)
 #   readdir cold        list the small-file dir (meta readdir)
@@ -159,6 +160,7 @@ stop_view() {
 cleanup() {
     local rc=$? mp cfg
     trap - EXIT INT TERM
+    release_page_reporting
     for mp in "${!fuse_pid[@]}"; do unmount_libfuse "$mp"; done
     for cfg in "${view_started[@]}"; do
         case $cfg in view-on) stop_view "$cfg" 1 ;; *) stop_view "$cfg" 0 ;; esac
@@ -176,6 +178,41 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Free page reporting. On a VM whose kernel reports free memory to its host (virtio-balloon free
+# page reporting, as on this kind of machine), the memory drop_caches frees is handed back to the
+# host a moment later, and the next run's page cache then pays a host page fault per page: a cold
+# 512 MiB read goes from ~600 to ~960 ms, at random, depending on whether the reporting pass ran
+# between the drop and the read. That noise is larger than the gaps being measured, and it is not
+# FUSE's. Where the kernel has a knob for the minimum time a page stays free before it is reported
+# (min_free_ms), hold reporting off for the run and restore it at the end; otherwise the report says
+# the cold columns carry that noise.
+pr_dir=/sys/module/page_reporting/parameters
+pr_saved=""
+pr_note=""
+hold_page_reporting() {
+    if [[ ! -d $pr_dir ]]; then
+        pr_note=""
+    elif [[ -w $pr_dir/min_free_ms ]] && pr_saved=$(<"$pr_dir/min_free_ms") && pr_hold_ms; then
+        pr_note="Free page reporting to the host held off for the run (page_reporting.min_free_ms $pr_saved → $(<"$pr_dir/min_free_ms"), restored after), so that no cold run pays host page faults the others do not."
+    else
+        pr_saved=""
+        pr_note="**Note:** this kernel reports free pages to its host and has no min_free_ms knob to hold that off: a cold run whose page cache lands in memory already returned to the host is slower (on this kind of VM, a cold 512 MiB read ~1.6×). Expect bimodal cold samples; use more runs."
+    fi
+}
+pr_hold_ms() { # the longest hold the kernel accepts (this one caps it at 5 min)
+    local v
+    for v in 3600000 600000 300000 60000; do
+        echo "$v" >"$pr_dir/min_free_ms" 2>/dev/null && return 0
+    done
+    return 1
+}
+release_page_reporting() {
+    if [[ -n $pr_saved ]]; then
+        echo "$pr_saved" >"$pr_dir/min_free_ms" 2>/dev/null || say "warning: could not restore $pr_dir/min_free_ms to $pr_saved"
+        pr_saved=""
+    fi
+}
 
 drop_caches() {
     # Twice: the first pass evicts FUSE inodes, whose FORGETs let a daemon close the O_PATH fds
@@ -374,6 +411,7 @@ fi
 # starting one further along each round. Cold: drop caches right before the timed run. Warm: an
 # identical untimed run right before it.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+hold_page_reporting
 active=()
 for cfg in "${configs[@]}"; do
     if [[ -n ${cfg_root[$cfg]:-} ]]; then active+=("$cfg"); fi
@@ -406,6 +444,7 @@ for key in seqread_cold seqread_warm stat_cold stat_warm readdir_cold readdirsta
     done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+release_page_reporting
 
 for mp in "${!fuse_pid[@]}"; do unmount_libfuse "$mp"; done
 for cfg in "${view_started[@]}"; do
@@ -442,6 +481,41 @@ cell() { # cell CFG KEY: "median (ratio)" or a marker
 us_per_call() { awk -v ms="$1" -v n="$nfstat" 'BEGIN { printf "%.4f", ms * 1000 / n }'; }
 fmt_us() { awk -v v="$1" 'BEGIN { if (v >= 10) printf "%.1f µs", v; else printf "%.2f µs", v }'; }
 
+# paired A B KEY: per-round ratios A/B (the two samples of a round were taken seconds apart,
+# under the same load), as "median [Q1–Q3] verdict"; empty when either has no samples.
+paired() {
+    local a=${raw[$1,$3]:-} b=${raw[$2,$3]:-}
+    [[ -n $a && -n $b && -z ${err[$1,$3]:-} && -z ${err[$2,$3]:-} ]] || return 0
+    awk -v a="$a" -v b="$b" 'BEGIN {
+        na = split(a, x, " "); nb = split(b, y, " "); n = na < nb ? na : nb
+        for (i = 1; i <= n; i++) r[i] = x[i] / y[i]
+        for (i = 2; i <= n; i++) { v = r[i]; for (j = i - 1; j >= 1 && r[j] > v; j--) r[j + 1] = r[j]; r[j + 1] = v }
+        med = n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+        lo = int((n + 3) / 4); hi = n + 1 - lo
+        # Under 3% is below what this benchmark resolves (warm medians move that much between runs).
+        verdict = med > 0.97 && med < 1.03 ? "level (within 3%)" : r[hi] < 1 ? "faster" : r[lo] > 1 ? "slower" : "level (within noise)"
+        printf "%.2f× [%.2f–%.2f] %s", med, r[lo], r[hi], verdict }'
+}
+
+paired_table() {
+    local pairs=() pair a b key line
+    [[ -n ${res[view-off,seqread_cold]:-}${res[view-off,stat_cold]:-} && -n ${cfg_root[libfuse]:-} ]] && pairs+=("view-off libfuse")
+    [[ -n ${res[view-on,seqread_cold]:-}${res[view-on,stat_cold]:-} ]] && pairs+=("view-on native")
+    ((${#pairs[@]})) || return 0
+    echo
+    echo "**Paired, round by round** (the ratio of the two configs' samples in the same round: median" \
+        "[interquartile range]; \"faster\"/\"slower\" only when the whole range is below/above 1 and the median differs from 1 by 3% or more):"
+    echo
+    line="| pair |"; for key in "${keys[@]}"; do line+=" ${colhead[$key]} |"; done; echo "$line"
+    line="|---|"; for key in "${keys[@]}"; do line+="---|"; done; echo "$line"
+    for pair in "${pairs[@]}"; do
+        read -r a b <<<"$pair"
+        line="| ${cfg_name[$a]} / ${cfg_name[$b]} |"
+        for key in "${keys[@]}"; do line+=" $(paired "$a" "$b" "$key") |"; done
+        echo "$line"
+    done
+}
+
 report() {
     local cfg key line us nus served
     echo "## Data path benchmark ($(date -u +%Y-%m-%dT%H:%MZ))"
@@ -457,6 +531,7 @@ report() {
         echo "**Warning:** the machine was busy (load average above half the CPUs): expect noise; rerun on a quiet machine."
     fi
     echo
+    [[ -z $pr_note ]] || { echo "$pr_note"; echo; }
     [[ -z $view_note ]] || { echo "$view_note"; echo; }
 
     line="| config |"; for key in "${keys[@]}"; do line+=" ${colhead[$key]} |"; done; echo "$line"
@@ -472,6 +547,7 @@ report() {
         fi
         echo "$line"
     done
+    paired_table
     echo
     echo "**Per-request round trip** ($nfstat× \`fstat\` on an open file; µs per call, median of $runs run(s)):"
     echo
