@@ -56,7 +56,14 @@ public static class BrokerHost
         var policy = Spectrum.Policy.PolicyLoader.Load(policiesDir);
         var paths = BrokerPaths.Resolve(args, env, policy.Broker, policiesDir, checkout);
 
-        var builder = WebApplication.CreateSlimBuilder();
+        // The content root is the installation, not the working directory: a root daemon must not
+        // take its configuration (appsettings.json: Kestrel endpoints, logging) from wherever it was
+        // started, nor crash on a malformed file there, nor watch that directory tree for changes.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = AppContext.BaseDirectory,
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+        });
         builder.Host.UseSystemd();
         builder.Logging.AddSimpleConsole(o =>
         {
