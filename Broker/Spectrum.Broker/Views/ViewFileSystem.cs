@@ -918,7 +918,12 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             return Errno.EISDIR;
         }
 
-        Posix.Stat(n.Fd!, out var st);
+        var e = Posix.Stat(n.Fd!, out var st);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
         if ((st.Mode & SIfMt) != SIfReg)
         {
             // Devices, FIFOs and sockets are shown but never opened on the host: opening one could block or reach a device.
@@ -935,13 +940,19 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         }
 
         const OpenFlags Kept = OpenFlags.AccessModeMask | OpenFlags.Append | OpenFlags.Truncate | OpenFlags.NonBlock;
-        var e = Posix.Reopen(n.Fd!, ((OpenFlags)flags & Kept) | OpenFlags.NoFollow, out var fd);
+        e = Posix.Reopen(n.Fd!, ((OpenFlags)flags & Kept) | OpenFlags.NoFollow, out var fd);
         if (e != Errno.OK)
         {
             return e;
         }
 
-        return Register(n, fd!, wantsWrite, isDirectory: false, ref open);
+        e = Register(n, fd!, wantsWrite, isDirectory: false, ref open);
+        if (e == Errno.OK && !open.OpenFlags.HasFlag(FuseOpenFlags.Passthrough) && n.KeepCacheOnOpen(st, ((OpenFlags)flags & OpenFlags.Truncate) != 0))
+        {
+            open.OpenFlags |= FuseOpenFlags.KeepCache;
+        }
+
+        return e;
     }
 
     private Errno Register(ViewNode n, SafeFd fd, bool canWrite, bool isDirectory, ref FuseOpenOut open)
@@ -972,6 +983,13 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
         _handles[fh] = new ViewHandle(n, fd, canWrite, isDirectory) { Passthrough = passthrough };
         open.Fh = fh;
+        if (!isDirectory)
+        {
+            // Flush has nothing to do (POSIX locks are the kernel's, data is written through): a
+            // close costs no round trip.
+            open.OpenFlags |= FuseOpenFlags.NoFlush;
+        }
+
         return Errno.OK;
     }
 

@@ -13,6 +13,10 @@ namespace Spectrum.Broker.Views;
 internal sealed class ViewNode
 {
     private long _references;
+    private readonly Lock _cacheStampLock = new();
+    private long _stampCtimeSec = long.MinValue; // the host file's ctime and size at the last open (KeepCacheOnOpen)
+    private uint _stampCtimeNsec;
+    private ulong _stampSize;
     private string? _path;
 
     /// <param name="key">The node's key (what the session knows it by).</param>
@@ -76,6 +80,23 @@ internal sealed class ViewNode
     /// none expires: what the kernel may cache about the node must not outlive it.
     /// </summary>
     public long ExpiresAtMs { get; }
+
+    /// <summary>
+    /// Whether this open may keep the kernel's cached pages of the file (FOPEN_KEEP_CACHE, so that
+    /// reading an unchanged file again costs no round trip): only when the host file's change time
+    /// and size are exactly what the previous open saw. A file changed on the host in between (by
+    /// another VM, a host process, a write through this view) has a new ctime, so its open drops the
+    /// cache and it is never read stale. A truncating open never keeps it. Records this open's stamp.
+    /// </summary>
+    public bool KeepCacheOnOpen(in StatxResult st, bool truncating)
+    {
+        lock (_cacheStampLock)
+        {
+            var same = !truncating && _stampCtimeSec == st.CtimeSec && _stampCtimeNsec == st.CtimeNsec && _stampSize == st.Size;
+            (_stampCtimeSec, _stampCtimeNsec, _stampSize) = truncating ? (long.MinValue, 0u, 0UL) : (st.CtimeSec, st.CtimeNsec, st.Size);
+            return same;
+        }
+    }
 
     /// <summary>True while a grant covering the node is live (a synthesized node is checked against the table instead).</summary>
     public bool IsLive

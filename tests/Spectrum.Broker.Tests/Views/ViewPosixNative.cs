@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
@@ -307,6 +308,36 @@ internal static partial class ViewPosixNative
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int fsync(SafeFileHandle fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int mincore(byte* address, nuint length, byte* vector);
+
+    /// <summary>How many of the first <paramref name="length"/> bytes' pages of <paramref name="path"/> are in the page cache, seen through a fresh open and mmap (mincore).</summary>
+    public static unsafe int ResidentPages(string path, int length)
+    {
+        using var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        using var accessor = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+        var pages = (length + Environment.SystemPageSize - 1) / Environment.SystemPageSize;
+        var vector = new byte[pages];
+        byte* start = null;
+        accessor.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
+        try
+        {
+            fixed (byte* v = vector)
+            {
+                if (mincore(start + accessor.PointerOffset, (nuint)length, v) != 0)
+                {
+                    throw new InvalidOperationException($"mincore: {LastErrno}");
+                }
+            }
+        }
+        finally
+        {
+            accessor.SafeMemoryMappedViewHandle.ReleasePointer();
+        }
+
+        return vector.Count(static b => (b & 1) != 0);
+    }
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int ftruncate(SafeFileHandle fd, long length);

@@ -342,6 +342,43 @@ public sealed class ViewPosixTests(ViewPosixFixture fixture) : IClassFixture<Vie
     }
 
     [Fact]
+    public void PageCache_AnUnchangedFileKeepsItsCachedPagesAcrossOpens_AChangedOneDropsThem()
+    {
+        const int Size = 256 * 1024;
+        var (view, host) = NewDir("keepcache");
+        var file = Path.Combine(view, "cached.bin");
+        File.WriteAllBytes(Path.Combine(host, "cached.bin"), Enumerable.Repeat((byte)'k', Size).ToArray());
+        var pages = Size / Environment.SystemPageSize;
+
+        Assert.Equal(Size, File.ReadAllBytes(file).Length); // an open, a read of every page, a close
+
+        // Reopened unchanged: the kernel keeps the pages it has (FOPEN_KEEP_CACHE), no read goes to the broker.
+        Assert.Equal(pages, ResidentPages(file, Size));
+
+        // Changed on the host (here only its mode, so its ctime): the next open drops them.
+        File.SetUnixFileMode(Path.Combine(host, "cached.bin"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Assert.Equal(0, ResidentPages(file, Size));
+    }
+
+    [Fact]
+    public void PageCache_AFileRewrittenOnTheHostAtTheSameSize_IsReadFreshAtTheNextOpen_WithinTheCacheTime()
+    {
+        var (view, host) = NewDir("fresh");
+        var file = Path.Combine(view, "shared.txt");
+        File.WriteAllText(Path.Combine(host, "shared.txt"), "written by the host, v1");
+        Assert.Equal("written by the host, v1", File.ReadAllText(file)); // cached now
+
+        // Another writer (a host process, another VM) rewrites it in place, same size, at once,
+        // well within the view's 1 s attribute cache time: no stale page may be read.
+        using (var w = new FileStream(Path.Combine(host, "shared.txt"), FileMode.Open, FileAccess.Write))
+        {
+            w.Write("WRITTEN BY THE HOST, v2"u8);
+        }
+
+        Assert.Equal("WRITTEN BY THE HOST, v2", File.ReadAllText(file));
+    }
+
+    [Fact]
     public void PosixLocks_AConflictingLockFromAnotherOpenFileDescription_IsRefused()
     {
         var (view, _) = NewDir("locks");
