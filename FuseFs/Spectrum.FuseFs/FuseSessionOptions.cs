@@ -5,9 +5,16 @@ public sealed class FuseSessionOptions
 {
     /// <summary>
     /// Reader threads, each with its own cloned fd and buffers (2 × (<see cref="MaxWrite"/> + 4 KiB)
-    /// pinned). Default: min(4, processors), at least 2. Range 1–64.
+    /// pinned). Default: one per processor, at least 4 and at most 8. Range 1–64.
     /// </summary>
-    public int ReaderThreads { get; set; } = Math.Clamp(Environment.ProcessorCount, 2, 4);
+    /// <remarks>
+    /// At least 4 even on 2 processors, where a single sequential client would seem to need one:
+    /// the kernel wakes the reader that has waited longest, and with more of them the wake-up lands
+    /// on a processor that is not halted more often. Measured on a 2-vCPU VM (where waking a halted
+    /// vCPU costs ~20 µs): a round trip of 26 µs with 2 readers, 19–22 µs with 3 to 8 (libfuse:
+    /// 19–20); 10,000 cold stats 420 ms with 2, 357 ms with 4 (libfuse 408).
+    /// </remarks>
+    public int ReaderThreads { get; set; } = Math.Clamp(Environment.ProcessorCount, 4, 8);
 
     /// <summary>Largest WRITE (and READ) in bytes; a multiple of 4 KiB, 4 KiB–1 MiB. Default 1 MiB (max_pages 256).</summary>
     public int MaxWrite { get; set; } = 1 << 20;
