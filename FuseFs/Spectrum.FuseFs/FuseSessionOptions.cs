@@ -11,8 +11,8 @@ public sealed class FuseSessionOptions
     /// At least 4 even on 2 processors, where a single sequential client would seem to need one:
     /// the kernel wakes the reader that has waited longest, and with more of them the wake-up lands
     /// on a processor that is not halted more often. Measured on a 2-vCPU VM (where waking a halted
-    /// vCPU costs ~20 µs): a round trip of 26 µs with 2 readers, 19–22 µs with 3 to 8 (libfuse:
-    /// 19–20); 10,000 cold stats 420 ms with 2, 357 ms with 4 (libfuse 408).
+    /// vCPU costs ~20 µs): a round trip of 26 µs with 2 readers, 18–23 µs with 3 to 8 (libfuse:
+    /// 17–22); 10,000 cold stats 420 ms with 2, 357 ms with 4 (libfuse 408).
     /// </remarks>
     public int ReaderThreads { get; set; } = Math.Clamp(Environment.ProcessorCount, 4, 8);
 

@@ -51,6 +51,6 @@ public sealed class WorkingDirectoryTests : IDisposable
         using var client = new TcpClient();
         var refused = await Assert.ThrowsAsync<SocketException>(() => client.ConnectAsync(IPAddress.Loopback, port));
         Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
-        Assert.DoesNotContain(port.ToString(System.Globalization.CultureInfo.InvariantCulture), broker.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain($"127.0.0.1:{port}", broker.Output, StringComparison.Ordinal); // Kestrel logs "Now listening on: http://..."
     }
 }
