@@ -53,48 +53,8 @@ internal static class GuestIo
 
     private const string WholeRun = "guest";
 
-    public static async Task<int> RunAsync(string[] args)
-    {
-        Options options;
-        try
-        {
-            options = Options.Parse(args.Skip(1).ToArray());
-        }
-        catch (ArgumentException e)
-        {
-            await Console.Error.WriteLineAsync($"guest-io: {e.Message}\n{Usage}");
-            return 2;
-        }
-
-        if (options.Help)
-        {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-
-        using var cancel = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            // Stop the running guest and unmount the view rather than die with them in place.
-            e.Cancel = true;
-            cancel.Cancel();
-        };
-
-        try
-        {
-            return await RunAsync(options, cancel.Token);
-        }
-        catch (Exception e) when (e is GuestIoException or VmLaunchException)
-        {
-            await Console.Error.WriteLineAsync($"guest-io: {e.Message}");
-            return 1;
-        }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-        {
-            await Console.Error.WriteLineAsync("guest-io: interrupted");
-            return 130;
-        }
-    }
+    public static Task<int> RunAsync(string[] args) =>
+        BenchCommand.RunAsync("guest-io", Usage, args, Options.Parse, static o => o.Help, static e => e is GuestIoException or VmLaunchException, RunAsync);
 
     private static async Task<int> RunAsync(Options options, CancellationToken cancellationToken)
     {

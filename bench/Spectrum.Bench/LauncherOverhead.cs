@@ -43,47 +43,16 @@ internal static class LauncherOverhead
           --keep           keep the scratch folder (qemu.log, serial.log, virtiofsd.log of the last boot)
         """;
 
-    public static async Task<int> RunAsync(string[] args)
+    public static Task<int> RunAsync(string[] args) =>
+        BenchCommand.RunAsync("launcher", Usage, args, Options.Parse, static o => o.Help, static e => e is GuestIoException or VmLaunchException or BrokerClientException, RunRestoringStampsAsync);
+
+    /// <summary>The run sets the stamping wrapper's environment for the broker it starts; the caller's is put back after.</summary>
+    private static async Task<int> RunRestoringStampsAsync(Options options, CancellationToken cancellationToken)
     {
-        Options options;
-        try
-        {
-            options = Options.Parse(args.Skip(1).ToArray());
-        }
-        catch (ArgumentException e)
-        {
-            await Console.Error.WriteLineAsync($"launcher: {e.Message}\n{Usage}");
-            return 2;
-        }
-
-        if (options.Help)
-        {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-
-        using var cancel = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            // Stop the guest and unmount the view rather than die with them in place.
-            e.Cancel = true;
-            cancel.Cancel();
-        };
-
         var saved = (Stamps: Environment.GetEnvironmentVariable(StampsEnv), Real: Environment.GetEnvironmentVariable(RealEnv));
         try
         {
-            return await RunAsync(options, cancel.Token);
-        }
-        catch (Exception e) when (e is GuestIoException or VmLaunchException or BrokerClientException)
-        {
-            await Console.Error.WriteLineAsync($"launcher: {e.Message}");
-            return 1;
-        }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-        {
-            await Console.Error.WriteLineAsync("launcher: interrupted");
-            return 130;
+            return await RunAsync(options, cancellationToken);
         }
         finally
         {
