@@ -13,14 +13,7 @@ namespace Spectrum.Broker.Tests.Views;
 /// </summary>
 internal static partial class ViewPosixNative
 {
-    public const int O_RDONLY = 0;
-    public const int O_WRONLY = 1;
-    public const int O_RDWR = 2;
-    public const int O_CREAT = 0x40;
-    public const int O_EXCL = 0x80;
-    public const int O_TRUNC = 0x200;
     public const int O_APPEND = 0x400;
-    public const int O_CLOEXEC = 0x80000;
     public const int SEEK_SET = 0;
     public const int SEEK_END = 2;
     public const int SEEK_DATA = 3;
@@ -38,9 +31,6 @@ internal static partial class ViewPosixNative
     public const int LOCK_UN = 8;
     public const int XATTR_CREATE = 1;
     public const long FUSE_SUPER_MAGIC = 0x65735546;
-    public const int AT_FDCWD = -100;
-    public const uint RENAME_NOREPLACE = 1;
-    public const uint RENAME_EXCHANGE = 2;
     private const int AT_SYMLINK_NOFOLLOW = 0x100;
     private const int AT_EMPTY_PATH = 0x1000;
 

@@ -12,22 +12,12 @@ namespace Spectrum.Broker.Tests.Views;
 /// </summary>
 internal static unsafe partial class ViewSecNative
 {
-    public const int O_RDONLY = 0;
-    public const int O_WRONLY = 1;
-    public const int O_RDWR = 2;
-    public const int O_CREAT = 0x40;
-    public const int O_EXCL = 0x80;
-    public const int O_TRUNC = 0x200;
     public const int O_NONBLOCK = 0x800;
     public const int O_DIRECTORY = 0x10000;
     public const int O_NOFOLLOW = 0x20000;
-    public const int O_CLOEXEC = 0x80000;
     public const int O_PATH = 0x200000;
-    public const int AT_FDCWD = -100;
     public const int AT_SYMLINK_NOFOLLOW = 0x100;
     public const int AT_EMPTY_PATH = 0x1000;
-    public const uint RENAME_NOREPLACE = 1;
-    public const uint RENAME_EXCHANGE = 2;
     public const uint S_IFMT = 0xF000;
     public const uint S_IFIFO = 0x1000;
     public const uint S_IFCHR = 0x2000;
