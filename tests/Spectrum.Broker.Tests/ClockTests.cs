@@ -1,6 +1,4 @@
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Time.Testing;
-using Spectrum.Broker.Hosting;
 
 namespace Spectrum.Broker.Tests;
 
@@ -12,24 +10,18 @@ public sealed class ClockTests : IAsyncLifetime
 {
     private readonly TestDirs _dirs = new();
     private readonly RollbackClock _clock = new(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
-    private WebApplication _app = null!;
+    private InProcessBroker _broker = null!;
     private BrokerClient _client = null!;
 
     public async Task InitializeAsync()
     {
-        _app = BrokerHost.Build(
-            new BrokerArgs { Tree = _dirs.Tree, StateDir = _dirs.State, RuntimeDir = _dirs.Run, Policies = _dirs.Policies },
-            _ => null,
-            _clock);
-        await _app.StartAsync();
-        _client = new BrokerClient(_dirs.Socket);
+        _broker = await InProcessBroker.StartAsync(_dirs, _clock);
+        _client = _broker.Client;
     }
 
     public async Task DisposeAsync()
     {
-        _client.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _broker.DisposeAsync();
         _dirs.Dispose();
     }
 

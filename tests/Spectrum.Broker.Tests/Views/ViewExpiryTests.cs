@@ -1,5 +1,3 @@
-using Microsoft.AspNetCore.Builder;
-using Spectrum.Broker.Hosting;
 using Spectrum.Interop;
 using static Spectrum.Broker.Tests.Views.ViewSecNative;
 
@@ -15,26 +13,20 @@ public sealed class ViewExpiryTests : IAsyncLifetime
 {
     private readonly TestDirs _dirs = new();
     private readonly HeldClock _clock = new(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
-    private WebApplication _app = null!;
+    private InProcessBroker _broker = null!;
     private BrokerClient _client = null!;
 
     private string View(string vm) => ViewSecFixture.ViewPath(_dirs, vm);
 
     public async Task InitializeAsync()
     {
-        _app = BrokerHost.Build(
-            new BrokerArgs { Tree = _dirs.Tree, StateDir = _dirs.State, RuntimeDir = _dirs.Run, Policies = _dirs.Policies },
-            _ => null,
-            _clock);
-        await _app.StartAsync();
-        _client = new BrokerClient(_dirs.Socket);
+        _broker = await InProcessBroker.StartAsync(_dirs, _clock);
+        _client = _broker.Client;
     }
 
     public async Task DisposeAsync()
     {
-        _client.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _broker.DisposeAsync();
         _dirs.Dispose();
     }
 

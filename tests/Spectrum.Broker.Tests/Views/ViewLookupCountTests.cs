@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Spectrum.Broker.Hosting;
 using Spectrum.Broker.Views;
@@ -17,8 +16,7 @@ public sealed class ViewLookupCountTests : IAsyncLifetime
 {
     private const int Files = 500;
     private readonly TestDirs _dirs = new();
-    private WebApplication _app = null!;
-    private bool _stopped;
+    private InProcessBroker _broker = null!;
 
     private string ViewRoot => Path.Combine(_dirs.Run, "vm", "editor", "view");
 
@@ -32,28 +30,19 @@ public sealed class ViewLookupCountTests : IAsyncLifetime
 
         File.CreateSymbolicLink(Path.Combine(_dirs.Tree, "Work", "src", "link"), "d0");
         _dirs.Policy("editor", "[[grant]]\npath = \"Work\"\nrights = \"rw\"\n");
-        _app = BrokerHost.Build(
-            new BrokerArgs { Tree = _dirs.Tree, StateDir = _dirs.State, RuntimeDir = _dirs.Run, Policies = _dirs.Policies },
-            _ => null,
-            TimeProvider.System);
-        await _app.StartAsync();
+        _broker = await InProcessBroker.StartAsync(_dirs, TimeProvider.System);
     }
 
     public async Task DisposeAsync()
     {
-        if (!_stopped)
-        {
-            await _app.StopAsync();
-        }
-
-        await _app.DisposeAsync();
+        await _broker.DisposeAsync();
         _dirs.Dispose();
     }
 
     [Fact]
     public async Task LookupCounts_AfterFindDuAndParallelCp_EveryLookupIsForgottenAndNoNodeIsHeldBeyondTheKernels()
     {
-        var services = _app.Services.GetRequiredService<BrokerServices>();
+        var services = _broker.App.Services.GetRequiredService<BrokerServices>();
         var found = services.Views!.Find("editor");
         Assert.True(found.HasValue, "the editor's view is not mounted");
         var (fs, session) = found.Value;
@@ -103,8 +92,7 @@ public sealed class ViewLookupCountTests : IAsyncLifetime
         Assert.Equal(session.Statistics.LiveNodes, NodeCount(fs) - 1);
 
         // Unmount (broker stop): the mount is gone, the view holds nothing and no host fd is left.
-        await _app.StopAsync();
-        _stopped = true;
+        await _broker.StopAsync();
         Assert.Empty(MountsAt(_dirs.Root, below: true));
         Assert.True(session.Completion.IsCompleted, "the view's readers did not stop");
         Assert.DoesNotContain(fs.Nodes, n => n.Key != FuseSession.RootKey);
