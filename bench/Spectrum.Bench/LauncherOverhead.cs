@@ -580,24 +580,15 @@ internal static class LauncherOverhead
         public static Options Parse(string[] args)
         {
             var o = new Options();
-            for (var i = 0; i < args.Length; i++)
+            var r = new OptionReader(args);
+            while (r.Next(out var name))
             {
-                string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-                int Count(int min)
+                o = name switch
                 {
-                    var name = args[i];
-                    var text = Value();
-                    return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= min
-                        ? n
-                        : throw new ArgumentException($"{name} needs an integer of at least {min}, not '{text}'");
-                }
-
-                o = args[i] switch
-                {
-                    "--runs" => o with { Runs = Count(1) },
-                    "--guest-dir" => o with { GuestDir = Path.GetFullPath(Value()) },
-                    "--scratch" => o with { Scratch = Path.GetFullPath(Value()) },
-                    "--timeout" => o with { Timeout = TimeSpan.FromSeconds(Count(10)) },
+                    "--runs" => o with { Runs = r.Count(1) },
+                    "--guest-dir" => o with { GuestDir = Path.GetFullPath(r.Value()) },
+                    "--scratch" => o with { Scratch = Path.GetFullPath(r.Value()) },
+                    "--timeout" => o with { Timeout = TimeSpan.FromSeconds(r.Count(10)) },
                     "--keep" => o with { Keep = true },
                     "-h" or "--help" => o with { Help = true },
                     var other => throw new ArgumentException($"unknown option {other}"),
