@@ -17,6 +17,10 @@ public abstract class FuseFileSystem : IFuseFileSystem
     {
     }
 
+    public virtual void RequestDone()
+    {
+    }
+
     public virtual Errno Lookup(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name, ref FuseEntryOut entry) => Errno.ENOSYS;
 
     public virtual void Forget(ulong node, ulong references)

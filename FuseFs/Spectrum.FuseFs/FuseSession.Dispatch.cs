@@ -125,6 +125,13 @@ public sealed partial class FuseSession
             return;
         }
 
+        if (_options.Callers is { } callers && !IsUnfiltered(header.Opcode) && !callers.Accepts(header.Uid, header.Gid, header.Pid))
+        {
+            callers.Refused(opcode, header.Uid, header.Gid, header.Pid);
+            SendError(worker, header.Unique, Errno.EACCES);
+            return;
+        }
+
         ulong key = 0;
         if (operation.NeedsNode && !Nodes.TryGetKey(header.NodeId, out key))
         {
@@ -167,6 +174,8 @@ public sealed partial class FuseSession
             {
                 worker.End();
             }
+
+            _fileSystem.RequestDone();
         }
 
         if (result == Errno.ENOSYS && operation.RemembersEnosys)
@@ -191,6 +200,10 @@ public sealed partial class FuseSession
 
         worker.FlushDeferredForgets();
     }
+
+    /// <summary>Requests that only give back what an accepted request handed out (see <see cref="IFuseCallerFilter"/>).</summary>
+    private static bool IsUnfiltered(FuseOpcode opcode) => opcode is FuseOpcode.Forget or FuseOpcode.BatchForget or FuseOpcode.Interrupt
+        or FuseOpcode.Release or FuseOpcode.Releasedir or FuseOpcode.Destroy or FuseOpcode.NotifyReply;
 
     private void ServeBlocking(Worker reader, ReadOnlySpan<byte> request, ulong unique)
     {

@@ -45,6 +45,12 @@ public sealed class FuseSessionOptions
     /// <summary>Ask for FUSE_EXPORT_SUPPORT: the filesystem answers LOOKUP of "." and "..". Default on.</summary>
     public bool ExportSupport { get; set; } = true;
 
+    /// <summary>
+    /// Which callers are served (see <see cref="IFuseCallerFilter"/>); the others get EACCES.
+    /// Default: none, every caller the kernel lets in is served.
+    /// </summary>
+    public IFuseCallerFilter? Callers { get; set; }
+
     /// <summary>Where the session reports what it cannot answer for (an exception in the filesystem, a reader failing). Default: nowhere.</summary>
     public Action<string, Exception?>? Log { get; set; }
 

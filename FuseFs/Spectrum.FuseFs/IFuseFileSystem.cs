@@ -39,6 +39,13 @@ public interface IFuseFileSystem
     void Destroy();
 
     /// <summary>
+    /// The operation just served on this thread is over (after its handler returned, before the
+    /// next request on the thread): what the filesystem held for the length of one operation may
+    /// be let go. Called once per request that reached a handler; must not block or allocate.
+    /// </summary>
+    void RequestDone();
+
+    /// <summary>
     /// Looks <paramref name="name"/> up in <paramref name="parent"/>. With EXPORT_SUPPORT the kernel
     /// also asks for "." and "..". To cache a negative answer, return ENOENT with
     /// <paramref name="entry"/>'s entry timeout set (and key 0).

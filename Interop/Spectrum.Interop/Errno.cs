@@ -44,6 +44,7 @@ public enum Errno
     ENOTEMPTY = 39,
     ENODATA = 61,
     EOVERFLOW = 75,
+    ENOBUFS = 105,
     ENOTCONN = 107,
     ETIMEDOUT = 110,
     ESTALE = 116,

@@ -20,14 +20,21 @@ public sealed class VmSupervisor
     }
 
     /// <summary>Starts virtiofsd, then the VM. On failure neither is left running.</summary>
+    /// <param name="spec">The VM.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <param name="virtiofsdStarted">
+    /// Told virtiofsd's pid once it listens and before the VMM starts, so that whoever serves the
+    /// shared directory can let exactly that process in before the guest can send anything.
+    /// </param>
     /// <exception cref="VmLaunchException">Either could not be started.</exception>
-    public async Task<SupervisedVm> StartAsync(VmSpec spec, CancellationToken cancellationToken)
+    public async Task<SupervisedVm> StartAsync(VmSpec spec, CancellationToken cancellationToken, Action<int>? virtiofsdStarted = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var virtiofsd = await Virtiofsd.StartAsync(spec, virtiofsdBinary, cancellationToken: cancellationToken).ConfigureAwait(false);
         RunningVm vm;
         try
         {
+            virtiofsdStarted?.Invoke(virtiofsd.Pid);
             vm = await backend.StartAsync(spec, virtiofsd.SocketPath, cancellationToken).ConfigureAwait(false);
         }
         catch

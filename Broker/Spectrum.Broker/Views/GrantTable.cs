@@ -42,7 +42,20 @@ public sealed class ViewGrant
         Identity = identity;
         ExpiresAtMs = expiresAtMs ?? long.MaxValue;
         _nowMs = nowMs ?? SystemClock;
+        PathBytes = Encoding.UTF8.GetBytes(path.Value);
+        var slash = path.Value.LastIndexOf('/');
+        DirectoryBytes = slash < 0 ? [] : Encoding.UTF8.GetBytes(path.Value[..slash]);
+        NameBytes = Encoding.UTF8.GetBytes(slash < 0 ? path.Value : path.Value[(slash + 1)..]);
     }
+
+    /// <summary>The grant root's path in the tree, UTF-8 ("." for the whole tree): made once, for lookups that must not allocate.</summary>
+    public byte[] PathBytes { get; }
+
+    /// <summary>The path of the directory holding the grant root, UTF-8; empty when it is the tree root.</summary>
+    public byte[] DirectoryBytes { get; }
+
+    /// <summary>The grant root's own name, UTF-8.</summary>
+    public byte[] NameBytes { get; }
 
     public string Id { get; }
 
@@ -112,6 +125,16 @@ public sealed class TableNode
 
     /// <summary>The latest expiry (Unix ms) of the grants here and below: <see cref="long.MaxValue"/> if one never expires, <see cref="long.MinValue"/> if there are none (an empty table).</summary>
     public long SubtreeExpiresAtMs { get; internal set; }
+
+    /// <summary>
+    /// The grants a node found here is under: those rooted here, then the directory grants rooted
+    /// above, innermost first (empty when none is rooted here). Made once per table, so a lookup
+    /// of a grant root allocates no list.
+    /// </summary>
+    public ViewGrant[] Covering { get; internal set; } = [];
+
+    /// <summary>The node's path in the tree ("." for the root), for audit records.</summary>
+    public string Path { get; internal set; } = ".";
 
     /// <summary>True when no grant is rooted here: the node is a synthesized, read-only directory.</summary>
     public bool IsSynthesized => Grants.Length == 0;
@@ -234,7 +257,7 @@ public sealed class GrantTable
             node.Grants = [.. list.OrderBy(g => g.Id, StringComparer.Ordinal)];
         }
 
-        Finish(root, ".");
+        Finish(root, ".", []);
         return new GrantTable(root, all);
     }
 
@@ -245,8 +268,9 @@ public sealed class GrantTable
     /// <summary>Synthesized nodes get inode numbers from a range host filesystems do not hand out (bit 62 set).</summary>
     internal const ulong SyntheticInoBase = 1UL << 62;
 
-    private static long Finish(TableNode node, string path)
+    private static long Finish(TableNode node, string path, ViewGrant[] above)
     {
+        node.Path = path;
         node.SyntheticIno = SyntheticIno(path);
         var latest = long.MinValue;
         foreach (var g in node.Grants)
@@ -254,10 +278,16 @@ public sealed class GrantTable
             latest = Math.Max(latest, g.ExpiresAtMs);
         }
 
+        if (node.Grants.Length > 0)
+        {
+            node.Covering = [.. node.Grants, .. above];
+            above = [.. node.Grants.Where(g => g.IsDirectory), .. above];
+        }
+
         foreach (var child in node.Children)
         {
             var name = Encoding.UTF8.GetString(child.Name);
-            latest = Math.Max(latest, Finish(child, path == "." ? name : path + "/" + name));
+            latest = Math.Max(latest, Finish(child, path == "." ? name : path + "/" + name, above));
         }
 
         node.SubtreeExpiresAtMs = latest;

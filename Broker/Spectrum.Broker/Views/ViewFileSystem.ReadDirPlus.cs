@@ -107,7 +107,7 @@ internal sealed partial class ViewFileSystem
             return (child.SyntheticIno, DtDir);
         }
 
-        if (Posix.OpenBeneath(_host.Tree.Fd, System.Text.Encoding.UTF8.GetBytes(grant.Path.Value), OpenFlags.Path, 0, out var fd) == Errno.OK)
+        if (Posix.OpenBeneath(_host.Tree.Fd, grant.PathBytes, OpenFlags.Path, 0, out var fd) == Errno.OK)
         {
             using (fd)
             {

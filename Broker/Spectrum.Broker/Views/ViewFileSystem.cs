@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text;
 using Spectrum.Capabilities;
 using Spectrum.FuseFs;
 using Spectrum.Interop;
@@ -12,8 +11,8 @@ internal interface IViewHost
     /// <summary>The tree, held as an O_PATH fd, and its owner (who owns files created through views).</summary>
     TreeRootInfo Tree { get; }
 
-    /// <summary>A refused operation, for the aggregated <c>deny</c> audit records.</summary>
-    void Denied(string vm, string op, string path);
+    /// <summary>A refused operation, for the aggregated <c>deny</c> audit records: its scope (a grant root or a synthesized directory, as a tree path) and a sample name.</summary>
+    void Denied(string vm, string op, string scope, ReadOnlySpan<byte> sample);
 
     /// <summary>A grant root no longer is what was granted (replaced or moved): the grant is stale.</summary>
     void Stale(string vm, ViewGrant grant, string reason);
@@ -46,6 +45,12 @@ internal sealed record ViewSettings(uint GuestUid, uint GuestGid, bool Passthrou
     /// gives each <see cref="ViewGrant"/> too). Called on the data path: must not allocate.
     /// </summary>
     public Func<long> NowMs { get; init; } = static () => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    /// <summary>What this view may hold (per VM).</summary>
+    public ViewLimits Limits { get; init; } = ViewLimits.Default;
+
+    /// <summary>The totals this view counts against (shared by all views of a broker).</summary>
+    public ViewBudget Budget { get; init; } = ViewBudget.Unbounded();
 }
 
 /// <summary>
@@ -76,8 +81,6 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     private readonly ConcurrentDictionary<ulong, ViewHandle> _handles = new();
     private readonly Lock _nodeLock = new();
     private readonly Lock _installLock = new();
-    private readonly Dictionary<NodeName, ViewNode> _byName = new(NodeName.Comparer.Instance);
-    private readonly Dictionary<NodeName, ViewNode>.AlternateLookup<NodeNameRef> _byNameRef;
 
     /// <summary>The synthesized view root: the root whenever no whole-tree grant is live.</summary>
     private readonly ViewNode _syntheticRoot;
@@ -96,8 +99,10 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         _settings = settings;
         _nowMs = settings.NowMs;
         _cacheMs = (long)settings.CacheTimeout.TotalMilliseconds;
-        _byNameRef = _byName.GetAlternateLookup<NodeNameRef>();
-        _syntheticRoot = new ViewNode(FuseSession.RootKey, null, ".", [], [], null, true, 0, GrantTable.SyntheticIno("."));
+        _syntheticRef = _synthetic.GetAlternateLookup<NodeNameRef>();
+        _mountFd = ProbeReopen(host.Tree.Fd);
+        _canReopen = _mountFd is not null;
+        _syntheticRoot = new ViewNode(FuseSession.RootKey, null, [], [], null, true, 0, GrantTable.SyntheticIno("."));
         _syntheticRoot.AddReference();
         _root = _syntheticRoot;
         _nodes[FuseSession.RootKey] = _syntheticRoot;
@@ -145,9 +150,6 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         }
     }
 
-    private ViewNode? Node(ulong key) =>
-        key == FuseSession.RootKey ? CurrentRoot : _nodes.TryGetValue(key, out var n) ? n : null;
-
     /// <summary>The inode number ".." shows in a listing of <paramref name="dir"/>: its parent in the view, never the host's.</summary>
     private ulong ParentIno(ViewNode dir) =>
         dir.Parent is null ? dir.Ino : dir.Parent.Key == FuseSession.RootKey ? CurrentRoot.Ino : dir.Parent.Ino;
@@ -173,23 +175,23 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         {
             foreach (var grant in live)
             {
-                if (IdentityHolds(grant, fd, st, out var why))
+                if (grant.Identity is { } recorded && SameObject(fd, st, recorded))
                 {
                     held.Add(grant);
                 }
                 else
                 {
-                    _host.Stale(_vm, grant, why);
+                    _host.Stale(_vm, grant, grant.Identity is null ? "no identity was recorded" : "the granted directory was replaced or moved");
                 }
             }
 
             if (held.Count > 0)
             {
-                Rebind(new ViewNode(FuseSession.RootKey, null, ".", [], [.. held], fd, true, st.Dev, st.Ino), current);
+                Rebind(new ViewNode(FuseSession.RootKey, null, [], [.. held], fd, true, st.Dev, st.Ino), current);
                 return;
             }
         }
-        else
+        else if (!IsTransient(e))
         {
             foreach (var grant in live)
             {
@@ -197,9 +199,16 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             }
         }
 
+        // A transient failure (out of fds or memory) ends nothing: the next grant change binds the root again.
         fd?.Dispose();
         Rebind(_syntheticRoot, current);
     }
+
+    /// <summary>
+    /// Errors that say the broker is short of something (fds, memory) or was interrupted, not that
+    /// a grant root changed: they are answered as they are and never make a grant stale.
+    /// </summary>
+    private static bool IsTransient(Errno e) => e is Errno.EMFILE or Errno.ENFILE or Errno.ENOMEM or Errno.EINTR or Errno.EAGAIN or Errno.ENOBUFS;
 
     private void Rebind(ViewNode root, ViewNode previous)
     {
@@ -213,22 +222,16 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         _nodes[FuseSession.RootKey] = root;
         if (previous != _syntheticRoot)
         {
-            // An operation still using it holds its own reference on the fd (SafeHandle): closing is safe.
-            previous.Fd?.Dispose();
+            // Closed once no operation has it pinned.
+            CloseNodeFd(previous);
         }
     }
 
-    /// <summary>The table node at a view node's path in the current table, or null when the table has nothing there.</summary>
-    private TableNode? TableAt(ViewNode node)
-    {
-        if (node.Parent is null)
-        {
-            return _table.Root;
-        }
+    /// <summary>The table node at a view node's place in the current table, or null when the table has nothing there.</summary>
+    private TableNode? TableAt(ViewNode node) => node.TableIn(_table, Interlocked.Read(ref _layout));
 
-        var parent = TableAt(node.Parent);
-        return parent?.Find(node.Name);
-    }
+    /// <summary>Whether a synthesized node still leads to a live grant in the current table.</summary>
+    public bool LeadsToLiveGrant(ViewNode node) => TableAt(node) is { } t && LeadsToLiveGrant(t);
 
     private static bool LeadsToLiveGrant(TableNode node)
     {
@@ -262,83 +265,6 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         }
 
         return false;
-    }
-
-    private ulong NextKey() => (ulong)Interlocked.Increment(ref _nextKey);
-
-    /// <summary>
-    /// Finds or makes the backed node for (parent, name) on the host object <paramref name="st"/>,
-    /// counting one reference for the kernel. Takes <paramref name="fd"/> (kept by a new node, closed otherwise).
-    /// </summary>
-    private ViewNode InternBacked(ViewNode parent, ReadOnlySpan<byte> name, string? path, ViewGrant[] grants, SafeFd fd, in StatxResult st)
-    {
-        ViewNode? existing;
-        lock (_nodeLock)
-        {
-            if (!_byNameRef.TryGetValue(new NodeNameRef(parent.Key, name), out existing)
-                || existing.IsSynthesized || existing.Dev != st.Dev || existing.Ino != st.Ino || !SameGrants(existing.Grants, grants))
-            {
-                var nameBytes = name.ToArray();
-                var node = new ViewNode(NextKey(), parent, path, nameBytes, grants, fd, st.IsDirectory, st.Dev, st.Ino);
-                node.AddReference();
-                _nodes[node.Key] = node;
-                _byName[new NodeName(parent.Key, nameBytes)] = node;
-                return node;
-            }
-
-            existing.AddReference();
-        }
-
-        fd.Dispose();
-        return existing;
-    }
-
-    /// <summary>Finds or makes the synthesized node for (parent, name), counting one reference for the kernel.</summary>
-    private ViewNode InternSynthetic(ViewNode parent, ReadOnlySpan<byte> name, TableNode tableNode)
-    {
-        lock (_nodeLock)
-        {
-            if (_byNameRef.TryGetValue(new NodeNameRef(parent.Key, name), out var existing) && existing.IsSynthesized)
-            {
-                existing.AddReference();
-                return existing;
-            }
-
-            var nameBytes = name.ToArray();
-            var node = new ViewNode(NextKey(), parent, null, nameBytes, [], null, true, 0, tableNode.SyntheticIno);
-            node.AddReference();
-            _nodes[node.Key] = node;
-            _byName[new NodeName(parent.Key, nameBytes)] = node;
-            return node;
-        }
-    }
-
-    private static bool SameGrants(ViewGrant[] a, ViewGrant[] b) => a == b || a.AsSpan().SequenceEqual(b);
-
-    public override void Forget(ulong node, ulong references)
-    {
-        if (node == FuseSession.RootKey || !_nodes.TryGetValue(node, out var n) || !n.Release(references))
-        {
-            return;
-        }
-
-        lock (_nodeLock)
-        {
-            // A lookup may have found the node again (under this lock) since its count reached zero.
-            if (n.References > 0)
-            {
-                return;
-            }
-
-            _nodes.TryRemove(node, out _);
-            var key = new NodeName(n.Parent!.Key, n.Name);
-            if (_byName.TryGetValue(key, out var current) && current == n)
-            {
-                _byName.Remove(key);
-            }
-        }
-
-        n.Fd?.Dispose();
     }
 
     // ---- attributes ------------------------------------------------------------------------
@@ -499,63 +425,54 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
     /// <summary>
     /// A grant root: resolved from the tree root with openat2 (never through a symlink, a magic
-    /// link or a mount), then checked against the identity recorded when the grant was made.
+    /// link or a mount), then checked against the identity recorded when the grant was made, on the
+    /// very fd that is kept: resolved once, checked on what is held, used as held.
     /// </summary>
     private Errno LookupGrantRoot(ViewNode parent, ReadOnlySpan<byte> name, TableNode tableNode, ref FuseEntryOut entry)
     {
-        var grants = new List<ViewGrant>();
+        ViewGrant? grant = null;
         foreach (var g in tableNode.Grants)
         {
             if (!g.Ended)
             {
-                grants.Add(g);
+                grant = g;
+                break;
             }
         }
 
-        // Directory grants above cover this path too.
-        foreach (var g in parent.Grants)
+        if (grant is null)
         {
-            if (!g.Ended && g.IsDirectory && !grants.Contains(g))
-            {
-                grants.Add(g);
-            }
-        }
-
-        var grant = grants[0];
-        var e = Posix.OpenBeneath(_host.Tree.Fd, Encoding.UTF8.GetBytes(grant.Path.Value), OpenFlags.Path, 0, out var fd);
-        if (e != Errno.OK || fd is null)
-        {
-            if (!grant.IsDirectory && DirectoryOfFileHolds(grant, out _))
-            {
-                // The granted file is not there at this moment (an editor's save between unlink and
-                // create): absent now, and found again by the very next lookup once it is back, so
-                // no negative entry is cached. Its directory is what the grant is checked against.
-                return Errno.ENOENT;
-            }
-
-            _host.Stale(_vm, grant, $"the grant root cannot be reached ({e})");
-            entry.SetEntryTimeout(_settings.CacheTimeout);
             return Errno.ENOENT;
         }
 
-        var stat = Posix.Stat(fd, out var st);
-        var why = $"the grant root cannot be examined ({stat})";
-        if (stat != Errno.OK || !IdentityHolds(grant, fd, st, out why))
+        var e = ResolveGrantRoot(grant, out var fd, out var st, out var why);
+        if (e != Errno.OK)
         {
-            fd.Dispose();
-            _host.Stale(_vm, grant, why);
-            entry.SetEntryTimeout(_settings.CacheTimeout);
-            return Errno.ENOENT;
+            if (why is not null)
+            {
+                _host.Stale(_vm, grant, why);
+                entry.SetEntryTimeout(_settings.CacheTimeout);
+            }
+
+            // Absent for now (a file grant between an editor's unlink and create) or transient:
+            // no negative entry is cached, so the very next lookup tries again.
+            return e;
         }
 
         if (grant.IsDirectory ? !st.IsDirectory : !st.IsRegular)
         {
             // A file grant's name holding, for now, a directory, a symlink or a device: absent, not stale.
-            fd.Dispose();
+            fd!.Dispose();
             return Errno.ENOENT;
         }
 
-        var node = InternBacked(parent, name, grant.Path.Value, [.. grants], fd, st);
+        // The grants rooted here and the directory grants above (made once per table).
+        e = InternBacked(parent, name, tableNode.Covering, fd!, st, out var node);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
         entry.NodeId = node.Key;
         SetTimeouts(ref entry, node.ExpiresAtMs);
         Fill(st, node.Rights, ref entry.Attr);
@@ -563,73 +480,111 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     }
 
     /// <summary>
-    /// A directory grant must still be the very directory that was granted (dev, inode, file
-    /// handle): a replaced root makes the grant stale, never silently re-pointed. A file grant is
-    /// checked against its parent directory, so an editor's atomic save (rename over) keeps working.
+    /// Opens a grant root (O_PATH) and proves it is what was granted. A directory grant must still
+    /// be the very directory that was granted (dev, inode, file handle): a replaced root makes the
+    /// grant stale, never silently re-pointed. A file grant is checked against its directory, so an
+    /// editor's atomic save (rename over) keeps working: the directory is opened and checked first,
+    /// and the file is then opened below that same fd, so exchanging the directory with another
+    /// after the check cannot redirect the open. On failure, <paramref name="stale"/> says why the
+    /// grant is stale, or is null when the root is only absent for now or the error is transient.
     /// </summary>
-    private bool IdentityHolds(ViewGrant grant, SafeFd fd, in StatxResult st, out string why)
+    private Errno ResolveGrantRoot(ViewGrant grant, out SafeFd? fd, out StatxResult st, out string? stale)
     {
-        why = "";
-        if (grant.IsDirectory)
+        st = default;
+        stale = null;
+        if (grant.IsDirectory || grant.ParentIdentity is null)
         {
-            if (grant.Identity is not { } recorded)
+            var e = Posix.OpenBeneath(_host.Tree.Fd, grant.PathBytes, OpenFlags.Path, 0, out fd);
+            if (e != Errno.OK)
             {
-                why = "no identity was recorded";
-                return false;
+                stale = IsTransient(e) ? null : $"the grant root cannot be reached ({e})";
+                return IsTransient(e) ? e : Errno.ENOENT;
             }
 
-            var now = Files.Identify(fd);
-            if (!st.IsDirectory || !now.SameFileAs(recorded))
+            e = Posix.Stat(fd!, out st);
+            var recorded = grant.Identity;
+            if (e != Errno.OK || recorded is null || !SameObject(fd!, st, recorded.Value) || (grant.IsDirectory && !st.IsDirectory))
             {
-                why = "the granted directory was replaced or moved";
-                return false;
+                fd!.Dispose();
+                fd = null;
+                if (e != Errno.OK && IsTransient(e))
+                {
+                    return e;
+                }
+
+                stale = e != Errno.OK ? $"the grant root cannot be examined ({e})"
+                    : recorded is null ? "no identity was recorded"
+                    : grant.IsDirectory ? "the granted directory was replaced or moved" : "the granted file was replaced or moved";
+                return Errno.ENOENT;
             }
 
-            return true;
+            return Errno.OK;
         }
 
-        if (grant.ParentIdentity is null)
-        {
-            why = "the granted file was replaced or moved";
-            return grant.Identity is { } r && Files.Identify(fd).SameFileAs(r);
-        }
-
-        return DirectoryOfFileHolds(grant, out why);
-    }
-
-    /// <summary>A file grant's directory is still the one recorded with the grant.</summary>
-    private bool DirectoryOfFileHolds(ViewGrant grant, out string why)
-    {
-        why = "";
-        if (grant.ParentIdentity is not { } parentRecorded)
-        {
-            why = "no identity was recorded for the directory of the granted file";
-            return false;
-        }
-
-        var slash = grant.Path.Value.LastIndexOf('/');
-        SafeFd? parentFd = null;
+        fd = null;
+        SafeFd? directory = null;
         try
         {
-            if (slash >= 0 && Posix.OpenBeneath(_host.Tree.Fd, Encoding.UTF8.GetBytes(grant.Path.Value[..slash]), OpenFlags.Path, 0, out parentFd) != Errno.OK)
+            var e = grant.DirectoryBytes.Length == 0 ? Errno.OK
+                : Posix.OpenBeneath(_host.Tree.Fd, grant.DirectoryBytes, OpenFlags.Path | OpenFlags.Directory, 0, out directory);
+            var dirFd = directory ?? _host.Tree.Fd;
+            if (e == Errno.OK)
             {
-                why = "the directory of the granted file cannot be reached";
-                return false;
+                e = Posix.Stat(dirFd, out st);
             }
 
-            var parentNow = Files.Identify(parentFd ?? _host.Tree.Fd);
-            if (!parentNow.SameFileAs(parentRecorded))
+            if (e != Errno.OK)
             {
-                why = "the directory of the granted file was replaced or moved";
-                return false;
+                stale = IsTransient(e) ? null : $"the directory of the granted file cannot be reached ({e})";
+                return IsTransient(e) ? e : Errno.ENOENT;
             }
 
-            return true;
+            if (!SameObject(dirFd, st, grant.ParentIdentity.Value))
+            {
+                stale = "the directory of the granted file was replaced or moved";
+                return Errno.ENOENT;
+            }
+
+            e = Posix.OpenBeneath(dirFd, grant.NameBytes, OpenFlags.Path, 0, out fd);
+            if (e == Errno.OK)
+            {
+                e = Posix.Stat(fd!, out st);
+                if (e != Errno.OK)
+                {
+                    fd!.Dispose();
+                    fd = null;
+                }
+            }
+
+            // Absent (or transient): the directory holds, so the grant does.
+            return e == Errno.OK ? Errno.OK : IsTransient(e) ? e : Errno.ENOENT;
         }
         finally
         {
-            parentFd?.Dispose();
+            directory?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Whether the object <paramref name="fd"/> holds is the one <paramref name="recorded"/> names:
+    /// same device and inode, and the same file handle when both have one (the handle carries the
+    /// generation, so a reused inode number differs). No allocation.
+    /// </summary>
+    private static bool SameObject(SafeFd fd, in StatxResult st, FileIdentity recorded)
+    {
+        if (st.Dev != recorded.Dev || st.Ino != recorded.Ino)
+        {
+            return false;
+        }
+
+        if (recorded.Handle is not { } expected)
+        {
+            return true;
+        }
+
+        Span<byte> handle = stackalloc byte[Posix.MaxHandleSize];
+        var e = Posix.GetHandle(fd, handle, out var type, out var length);
+        return e != Errno.OK ? e == Errno.EOPNOTSUPP : type == recorded.HandleType && handle[..length].SequenceEqual(expected);
     }
 
     /// <summary>
@@ -641,6 +596,11 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     /// </summary>
     private Errno LookupBelow(ViewNode parent, ReadOnlySpan<byte> name, ref FuseEntryOut entry)
     {
+        if (TooLong(parent, name))
+        {
+            return Errno.ENAMETOOLONG;
+        }
+
         var e = Posix.OpenBeneath(parent.Fd!, name, OpenFlags.Path, 0, out var fd);
         if (e != Errno.OK || fd is null)
         {
@@ -655,12 +615,25 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             return e;
         }
 
-        var node = InternBacked(parent, name, null, Inherited(parent), fd, st);
+        e = InternBacked(parent, name, Inherited(parent), fd, st, out var node);
+        if (e != Errno.OK)
+        {
+            return e;
+        }
+
         entry.NodeId = node.Key;
         SetTimeouts(ref entry, node.ExpiresAtMs);
         Fill(st, node.Rights, ref entry.Attr);
         return Errno.OK;
     }
+
+    /// <summary>
+    /// A name that would make a view path longer than PATH_MAX (4095 bytes and the NUL), or a
+    /// component longer than NAME_MAX: ENAMETOOLONG, as a native filesystem's path walk answers.
+    /// This bounds how deep a guest can nest directories through the view.
+    /// </summary>
+    private static bool TooLong(ViewNode parent, ReadOnlySpan<byte> name) =>
+        name.Length > Posix.NameMax || parent.PathLength + 1 + name.Length >= Posix.PathMax;
 
     /// <summary>A child below a backed directory is covered by the parent's live directory grants.</summary>
     private static ViewGrant[] Inherited(ViewNode parent)
@@ -692,8 +665,6 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         return result;
     }
 
-    private static string Join(string parent, ReadOnlySpan<byte> name) => ViewNode.Join(parent, name);
-
     // ---- checks ----------------------------------------------------------------------------
 
     /// <summary>A node the guest may use: synthesized and still leading to a grant, or backed under a live grant.</summary>
@@ -715,9 +686,15 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         return node.IsLive ? node : null;
     }
 
+    /// <summary>
+    /// A refusal, for the aggregated deny records: scoped by the grant the node is under (or, for
+    /// a synthesized directory, its place in the table), with the name as a sample. No path is
+    /// made: a guest nesting directories deep cannot make a refusal cost more than a name.
+    /// </summary>
     private Errno Deny(string op, ViewNode node, ReadOnlySpan<byte> name = default, Errno errno = Errno.EACCES)
     {
-        _host.Denied(_vm, op, name.IsEmpty ? node.Path : Join(node.Path, name));
+        var scope = node.Innermost?.Path.Value ?? TableAt(node)?.Path ?? ".";
+        _host.Denied(_vm, op, scope, name.IsEmpty ? node.Name : name);
         return errno;
     }
 
@@ -957,6 +934,13 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
     private Errno Register(ViewNode n, SafeFd fd, bool canWrite, bool isDirectory, ref FuseOpenOut open)
     {
+        var e = TakeHandleSlot(directory: false);
+        if (e != Errno.OK)
+        {
+            fd.Dispose();
+            return e;
+        }
+
         var fh = (ulong)Interlocked.Increment(ref _nextHandle);
         var passthrough = false;
         if (!isDirectory && _backing is not null)
@@ -1012,10 +996,48 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
     public override Errno Flush(in FuseRequestContext context, ulong node, ulong fh, ulong lockOwner) => Errno.OK;
 
+    /// <summary>
+    /// Takes a slot for an open file or directory: EMFILE past the VM's limit (<see cref="ViewLimits"/>),
+    /// ENFILE past the broker's total (<see cref="ViewBudget"/>), as a process and a system would answer.
+    /// </summary>
+    private Errno TakeHandleSlot(bool directory)
+    {
+        ref var count = ref directory ? ref _openDirectories : ref _openHandles;
+        var limit = directory ? _settings.Limits.DirectoryStreams : _settings.Limits.Handles;
+        if (Interlocked.Increment(ref count) > limit)
+        {
+            Interlocked.Decrement(ref count);
+            return Errno.EMFILE;
+        }
+
+        if (!(directory ? _settings.Budget.TryTakeDirectoryStream() : _settings.Budget.TryTakeHandle()))
+        {
+            Interlocked.Decrement(ref count);
+            return Errno.ENFILE;
+        }
+
+        return Errno.OK;
+    }
+
+    private void ReturnHandleSlot(bool directory)
+    {
+        if (directory)
+        {
+            Interlocked.Decrement(ref _openDirectories);
+            _settings.Budget.ReturnDirectoryStream();
+        }
+        else
+        {
+            Interlocked.Decrement(ref _openHandles);
+            _settings.Budget.ReturnHandle();
+        }
+    }
+
     public override Errno Release(in FuseRequestContext context, ulong node, ulong fh, int flags, FuseReleaseFlags releaseFlags, ulong lockOwner)
     {
         if (_handles.TryRemove(fh, out var h))
         {
+            ReturnHandleSlot(directory: false);
             h.Fd?.Dispose();
             if (h.Passthrough)
             {
@@ -1082,6 +1104,29 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             return Errno.ENOTDIR;
         }
 
+        var slot = TakeHandleSlot(directory: true);
+        if (slot != Errno.OK)
+        {
+            return slot;
+        }
+
+        var opened = false;
+        try
+        {
+            return OpenDirectory(n, ref open, out opened);
+        }
+        finally
+        {
+            if (!opened)
+            {
+                ReturnHandleSlot(directory: true);
+            }
+        }
+    }
+
+    private Errno OpenDirectory(ViewNode n, ref FuseOpenOut open, out bool opened)
+    {
+        opened = false;
         if (n.IsSynthesized)
         {
             var t = TableAt(n);
@@ -1097,6 +1142,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             var fh = (ulong)Interlocked.Increment(ref _nextHandle);
             _handles[fh] = new ViewHandle(n, null, false, true) { SyntheticEntries = [.. children] };
             open.Fh = fh;
+            opened = true;
             return Errno.OK;
         }
 
@@ -1114,6 +1160,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         var handle = (ulong)Interlocked.Increment(ref _nextHandle);
         _handles[handle] = new ViewHandle(n, fd, false, true) { MountPoints = _host.Tree.Mounts.In(n.Dev, n.Ino), Stream = new DirectoryStream() };
         open.Fh = handle;
+        opened = true;
         return Errno.OK;
     }
 
@@ -1121,6 +1168,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     {
         if (_handles.TryRemove(fh, out var h))
         {
+            ReturnHandleSlot(directory: true);
             h.Fd?.Dispose();
             h.Stream?.Dispose();
         }
@@ -1149,6 +1197,11 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         {
             // Nothing can be made or removed in a synthesized directory: it only leads to grants.
             return Deny(op, dir, name);
+        }
+
+        if (TooLong(dir, name))
+        {
+            return Errno.ENAMETOOLONG;
         }
 
         return (dir.Rights & needed) != needed ? Deny(op, dir, name) : Errno.OK;
@@ -1327,13 +1380,74 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             return Errno.EINVAL;
         }
 
+        var exchange = (flags & FuseRenameFlags.Exchange) != 0;
+        if (!MayHoldUnder(to, newName, from.Rights) || (exchange && !MayHoldUnder(from, name, to.Rights)))
+        {
+            return Deny("rename-onto-file-grant", to, newName);
+        }
+
         var replaces = (flags & FuseRenameFlags.NoReplace) == 0 && Posix.StatAt(to.Fd!, newName, out _) == Errno.OK;
-        if (replaces && (flags & FuseRenameFlags.Exchange) == 0 && (to.Rights & Rights.Delete) == 0)
+        if (replaces && !exchange && (to.Rights & Rights.Delete) == 0)
         {
             return Deny("rename-replace", to, newName);
         }
 
-        return Posix.RenameAt(from.Fd!, name, to.Fd!, newName, (RenameFlags)(uint)flags);
+        e = Posix.RenameAt(from.Fd!, name, to.Fd!, newName, (RenameFlags)(uint)flags);
+        if (e == Errno.OK)
+        {
+            Moved(to, newName);
+            if (exchange)
+            {
+                Moved(from, name);
+            }
+        }
+
+        return e;
+    }
+
+    /// <summary>
+    /// Whether an object the guest reached with <paramref name="rights"/> may come to lie at
+    /// <paramref name="name"/> in <paramref name="dir"/> (by rename, exchange or link). A file
+    /// grant is checked against its directory only (so that an editor's save by rename keeps it),
+    /// so an object moved under a file grant's name would be served with that grant's rights: it
+    /// may only be one the guest already had those rights on. Without this, `create,rename` on a
+    /// folder and `ro` on one file in it would read any file of the folder by exchanging it in.
+    /// </summary>
+    private bool MayHoldUnder(ViewNode dir, ReadOnlySpan<byte> name, Rights rights)
+    {
+        var target = TableAt(dir)?.Find(name);
+        if (target is null)
+        {
+            return true;
+        }
+
+        foreach (var g in target.Grants)
+        {
+            if (!g.Ended && !g.IsDirectory && (rights & g.Rights) != g.Rights)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>A directory renamed through the view: its node's place follows (for "..", and for where the table puts it).</summary>
+    private void Moved(ViewNode dir, ReadOnlySpan<byte> name)
+    {
+        if (Posix.StatAt(dir.Fd!, name, out var st) != Errno.OK || !st.IsDirectory)
+        {
+            return;
+        }
+
+        lock (_nodeLock)
+        {
+            if (_byObject.TryGetValue(new NodeObject(st.Dev, st.Ino, Inherited(dir)), out var moved))
+            {
+                moved.Move(dir, name.ToArray());
+                Interlocked.Increment(ref _layout);
+            }
+        }
     }
 
     public override Errno Link(in FuseRequestContext context, ulong node, ulong newParent, ReadOnlySpan<byte> newName, ref FuseEntryOut entry)
@@ -1354,6 +1468,11 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         {
             // Hard links never cross grants (and a granted file is its own grant).
             return Deny("link-across-grants", dir!, newName, Errno.EXDEV);
+        }
+
+        if (!MayHoldUnder(dir, newName, source.Rights))
+        {
+            return Deny("link-onto-file-grant", dir, newName);
         }
 
         e = Posix.LinkFd(source.Fd!, dir.Fd!, newName);
@@ -1426,19 +1545,29 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
     public override void Destroy()
     {
-        foreach (var h in _handles.Values)
+        foreach (var (fh, h) in _handles)
         {
-            h.Fd?.Dispose();
-            h.Stream?.Dispose();
+            if (_handles.TryRemove(fh, out _))
+            {
+                ReturnHandleSlot(h.IsDirectory);
+                h.Fd?.Dispose();
+                h.Stream?.Dispose();
+            }
         }
 
-        _handles.Clear();
         foreach (var n in _nodes.Values)
         {
-            n.Fd?.Dispose();
+            CloseNodeFd(n);
         }
 
         _nodes.Clear();
+        lock (_nodeLock)
+        {
+            _byObject.Clear();
+            _synthetic.Clear();
+        }
+
+        _mountFd?.Dispose();
     }
 
     /// <summary>Handles still open on nodes under <paramref name="grant"/> (for the passthrough note).</summary>

@@ -32,7 +32,10 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
     private ITimer? _denialTimer;
     private bool _disposed;
 
-    private sealed record View(ViewFileSystem FileSystem, FuseSession Session, string MountPoint, Dictionary<string, ViewGrant> Grants);
+    private sealed record View(ViewFileSystem FileSystem, FuseSession Session, string MountPoint, Dictionary<string, ViewGrant> Grants, ViewCallers Callers);
+
+    /// <summary>What all views together may hold (see <see cref="ViewBudget"/>).</summary>
+    public ViewBudget Budget { get; }
 
     public ViewManager(BrokerServices services)
     {
@@ -40,6 +43,31 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
         _nowMs = () => _services.Store.NowMs;
         var treeStat = Files.Stat(services.Tree.Fd);
         Tree = new TreeRootInfo(services.Tree.Fd, treeStat.Uid, treeStat.Gid);
+        Budget = ViewBudget.ForProcess();
+    }
+
+    /// <summary>Lets the device backend <paramref name="pid"/> (the VM's virtiofsd) use the VM's view.</summary>
+    public void AllowBackend(string vm, int pid)
+    {
+        View? view;
+        lock (_lock)
+        {
+            _views.TryGetValue(vm, out view);
+        }
+
+        view?.Callers.Allow(pid);
+    }
+
+    /// <summary>Shuts an exited backend out of the VM's view (its pid may be reused by anyone).</summary>
+    public void DisallowBackend(string vm, int pid)
+    {
+        View? view;
+        lock (_lock)
+        {
+            _views.TryGetValue(vm, out view);
+        }
+
+        view?.Callers.Disallow(pid);
     }
 
     public TreeRootInfo Tree { get; }
@@ -94,23 +122,46 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
             // Stale mounts first: a mount left by a killed broker answers ENOTCONN to the stat
             // that CreateDirectory makes, which would refuse the view (IOException, "exists").
             FuseMount.CleanupStale(mountPoint);
+            PrivateDirectory(Path.Combine(_services.Paths.RuntimeDir, "vm"));
+            PrivateDirectory(Path.GetDirectoryName(mountPoint)!);
             Directory.CreateDirectory(mountPoint);
             var policy = _services.Policy.Current.Vms.TryGetValue(vm, out var p) ? p : null;
-            var settings = new ViewSettings(_services.Options.GuestUid, _services.Options.GuestGid, policy?.View.Passthrough ?? false) { NowMs = _nowMs };
+            var settings = new ViewSettings(_services.Options.GuestUid, _services.Options.GuestGid, policy?.View.Passthrough ?? false)
+            {
+                NowMs = _nowMs,
+                Budget = Budget,
+            };
             var fs = new ViewFileSystem(vm, this, settings);
             var grants = new Dictionary<string, ViewGrant>(StringComparer.Ordinal);
             fs.Install(Compile(vm, grants, out _));
+            var callers = new ViewCallers(Files.EffectiveUid, (uid, _, pid) => Denied(vm, "foreign-caller", ".", Encoding.UTF8.GetBytes($"uid {uid} pid {pid}")));
             var session = new FuseSession(fs, new FuseSessionOptions
             {
                 Passthrough = settings.Passthrough,
+                Callers = callers,
                 Log = (message, e) => LogSession(_services.Logger, vm, message, e),
             });
             session.Mount(mountPoint, new FuseMountOptions { Name = "spectrum", AllowOther = true });
             DataPathWarmup.Start();
-            var view = new View(fs, session, mountPoint, grants);
+            var view = new View(fs, session, mountPoint, grants, callers);
             _views[vm] = view;
             LogMounted(_services.Logger, vm, mountPoint);
             return view;
+        }
+    }
+
+    /// <summary>
+    /// A folder only its owner may enter (0700), also when an older broker made it 0755: the views
+    /// below are for the VM's device backend and admins only (<see cref="ViewCallers"/> holds the
+    /// same line for a caller that got in anyway).
+    /// </summary>
+    private static void PrivateDirectory(string path)
+    {
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        Directory.CreateDirectory(path, Private);
+        if (File.GetUnixFileMode(path) != Private)
+        {
+            File.SetUnixFileMode(path, Private);
         }
     }
 
@@ -201,29 +252,24 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
             session.IncrementEpoch();
         }
 
+        var components = added.Where(g => !g.Path.IsRoot).Select(g => g.Path.Value.Split('/').Select(Encoding.UTF8.GetBytes).ToArray()).ToList();
         foreach (var node in fs.Nodes.ToList())
         {
-            var gone = node.IsSynthesized ? node.Parent is not null && !LeadsAnywhere(fs.Table, node.Path) : !node.IsLive;
+            var gone = node.IsSynthesized ? node.Parent is not null && !fs.LeadsToLiveGrant(node) : !node.IsLive;
             if (gone && node.Parent is not null)
             {
                 session.InvalidateEntry(node.Parent.Key, node.Name);
                 session.InvalidateInode(node.Key);
             }
 
-            foreach (var grant in added)
+            foreach (var path in components)
             {
-                if (grant.Path.IsRoot)
+                var depth = PlaceOnPath(node, path);
+                if (depth >= 0 && depth < path.Length)
                 {
-                    continue;
+                    session.InvalidateEntry(node.Key, path[depth]);
                 }
-
-                var below = node.Path == "." ? grant.Path.Value : grant.Path.Value.StartsWith(node.Path + "/", StringComparison.Ordinal) ? grant.Path.Value[(node.Path.Length + 1)..] : null;
-                if (!string.IsNullOrEmpty(below))
-                {
-                    var first = below.Split('/')[0];
-                    session.InvalidateEntry(node.Key, Encoding.UTF8.GetBytes(first));
-                }
-                else if (node.Path == grant.Path.Value)
+                else if (depth == path.Length)
                 {
                     session.InvalidateInode(node.Key);
                 }
@@ -231,26 +277,37 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
         }
     }
 
-    private static bool LeadsAnywhere(GrantTable table, string path)
+    /// <summary>
+    /// How many components of <paramref name="path"/> lead to <paramref name="node"/> (its depth),
+    /// or −1 when the node is not on that path: walks the node's parents, never makes a path.
+    /// </summary>
+    private static int PlaceOnPath(ViewNode node, byte[][] path)
     {
-        var node = table.Root;
-        foreach (var component in path.Split('/'))
+        var depth = 0;
+        for (var n = node; n.Parent is not null; n = n.Parent)
         {
-            node = node.Find(Encoding.UTF8.GetBytes(component));
-            if (node is null)
+            if (++depth > path.Length)
             {
-                return false;
+                return -1;
             }
         }
 
-        return Leads(node);
+        var i = depth;
+        for (var n = node; n.Parent is not null; n = n.Parent)
+        {
+            if (!n.Name.AsSpan().SequenceEqual(path[--i]))
+            {
+                return -1;
+            }
+        }
 
-        static bool Leads(TableNode n) => n.Grants.Any(g => !g.Ended) || n.Children.Any(Leads);
+        return depth;
     }
 
-    /// <summary>Refusals are counted and written as one <c>deny</c> record per (VM, operation, path) per interval.</summary>
-    public void Denied(string vm, string op, string path)
+    /// <summary>Refusals are counted and written as one <c>deny</c> record per (VM, operation, scope) per interval.</summary>
+    public void Denied(string vm, string op, string scope, ReadOnlySpan<byte> sample)
     {
+        var path = scope;
         lock (_denials)
         {
             _denials[(vm, op, path)] = _denials.GetValueOrDefault((vm, op, path)) + 1;

@@ -1,4 +1,3 @@
-using System.Text;
 using Spectrum.Capabilities;
 using Spectrum.Interop;
 
@@ -7,9 +6,20 @@ namespace Spectrum.Broker.Views;
 /// <summary>
 /// A node of a view, as the FUSE session knows it by its key. Either <b>synthesized</b> (the view
 /// root or an ancestor of grant roots: read-only, listing only what leads to grants) or
-/// <b>backed</b> (a host object below a grant root, held as an O_PATH fd resolved once, so that
-/// no later operation ever resolves a host path string again).
+/// <b>backed</b> (a host object below a grant root, reached through an O_PATH fd resolved once, so
+/// that no later operation ever resolves a host path string again).
 /// </summary>
+/// <remarks>
+/// <para>A backed node is one host object under one set of grants: two names of one file (hard
+/// links) under the same grants are one node, so the kernel caches one inode for both, as it does
+/// on a native filesystem. <see cref="Parent"/> and <see cref="Name"/> are the name it was first
+/// found by (a directory has only one), for <c>..</c> and for invalidation.</para>
+/// <para>No node keeps its path: a path is made only where a record needs one, from the grant
+/// root (<see cref="ViewGrant.Path"/>) and a name, so memory grows with the number of nodes, never
+/// with their depth. <see cref="PathLength"/> bounds the depth: no view path grows past PATH_MAX.</para>
+/// <para>The O_PATH fd may be given back under fd pressure (see <c>ViewFileSystem.Nodes.cs</c>) and is
+/// opened again from the file handle taken at that moment, which names the same object.</para>
+/// </remarks>
 internal sealed class ViewNode
 {
     private long _references;
@@ -17,28 +27,29 @@ internal sealed class ViewNode
     private long _stampCtimeSec = long.MinValue; // the host file's ctime and size at the last open (KeepCacheOnOpen)
     private uint _stampCtimeNsec;
     private ulong _stampSize;
-    private string? _path;
+    private volatile SafeFd? _fd;
+    private volatile TableMemo? _table;
 
     /// <param name="key">The node's key (what the session knows it by).</param>
     /// <param name="parent">The parent in the view; null for the root.</param>
-    /// <param name="path">The path in the view, or null to make it from the parent's when first asked (a lookup does not need it).</param>
     /// <param name="name">The name in the parent.</param>
     /// <param name="grants">The grants covering the node; empty for a synthesized node.</param>
     /// <param name="fd">O_PATH fd of the host object (the node owns it); null for a synthesized node.</param>
     /// <param name="isDirectory">A directory.</param>
     /// <param name="dev">The host object's device (0 for a synthesized node).</param>
     /// <param name="ino">The inode number shown to the guest.</param>
-    public ViewNode(ulong key, ViewNode? parent, string? path, byte[] name, ViewGrant[] grants, SafeFd? fd, bool isDirectory, ulong dev, ulong ino)
+    public ViewNode(ulong key, ViewNode? parent, byte[] name, ViewGrant[] grants, SafeFd? fd, bool isDirectory, ulong dev, ulong ino)
     {
         Key = key;
         Parent = parent;
-        _path = path;
         Name = name;
         Grants = grants;
-        Fd = fd;
+        _fd = fd;
+        IsSynthesized = fd is null;
         IsDirectory = isDirectory;
         Dev = dev;
         Ino = ino;
+        PathLength = parent is null ? 0 : parent.PathLength + (parent.PathLength == 0 ? 0 : 1) + name.Length;
         var expires = long.MaxValue;
         foreach (var g in grants)
         {
@@ -50,13 +61,14 @@ internal sealed class ViewNode
 
     public ulong Key { get; }
 
-    /// <summary>The parent in the view (null for the root). A view's ".." is this, never the host's.</summary>
-    public ViewNode? Parent { get; }
+    /// <summary>The parent in the view (null for the root). A view's ".." is this, never the host's. Follows renames made through the view.</summary>
+    public ViewNode? Parent { get; private set; }
 
-    /// <summary>The path in the view ("." for the root), for audit records and invalidation.</summary>
-    public string Path => _path ??= Parent is null ? "." : Join(Parent.Path, Name);
+    /// <summary>The name in <see cref="Parent"/> (for a file with several names: the first one it was found by).</summary>
+    public byte[] Name { get; private set; }
 
-    public byte[] Name { get; }
+    /// <summary>The length in bytes of the node's path in the view ("a/b" is 3; the root 0), bounded by PATH_MAX.</summary>
+    public int PathLength { get; private set; }
 
     /// <summary>
     /// The grants that cover this node (empty for a synthesized node): the grant rooted here and
@@ -64,10 +76,13 @@ internal sealed class ViewNode
     /// </summary>
     public ViewGrant[] Grants { get; }
 
-    /// <summary>O_PATH fd of the host object; null for a synthesized node.</summary>
-    public SafeFd? Fd { get; }
+    /// <summary>
+    /// O_PATH fd of the host object; null for a synthesized node, and for a backed node whose fd was
+    /// given back under pressure (the view opens it again before use: <see cref="ViewFileSystem"/>'s Usable).
+    /// </summary>
+    public SafeFd? Fd => _fd;
 
-    public bool IsSynthesized => Fd is null;
+    public bool IsSynthesized { get; }
 
     public bool IsDirectory { get; }
 
@@ -75,11 +90,114 @@ internal sealed class ViewNode
 
     public ulong Ino { get; }
 
+    /// <summary>When an operation last used the node (Environment.TickCount64): the fd cache gives back the least recently used fds first.</summary>
+    public long LastUsed;
+
+    /// <summary>The file handle taken when the fd was given back, to open the same object again; null while the fd is held or if the filesystem has none.</summary>
+    public byte[]? Handle { get; private set; }
+
+    public int HandleType { get; private set; }
+
     /// <summary>
     /// The earliest expiry (Unix ms) of the grants covering the node, <see cref="long.MaxValue"/> if
     /// none expires: what the kernel may cache about the node must not outlive it.
     /// </summary>
     public long ExpiresAtMs { get; }
+
+    /// <summary>
+    /// Operations using the node's fd now (each pins it for the length of its request), or −1
+    /// while <see cref="TryTakeFd"/> takes it: an fd is never closed under an operation.
+    /// </summary>
+    private int _pins;
+
+    /// <summary>Pins the node for the current operation (see <see cref="_pins"/>): two atomic operations per node per request.</summary>
+    public void Pin()
+    {
+        var spin = default(SpinWait);
+        while (true)
+        {
+            var pins = Volatile.Read(ref _pins);
+            if (pins >= 0 && Interlocked.CompareExchange(ref _pins, pins + 1, pins) == pins)
+            {
+                return;
+            }
+
+            spin.SpinOnce();
+        }
+    }
+
+    public void Unpin() => Interlocked.Decrement(ref _pins);
+
+    /// <summary>
+    /// Takes the fd away from an unpinned node, keeping <paramref name="handle"/> to open the same
+    /// object again; the caller closes it. Null when the node is in use or has no fd.
+    /// </summary>
+    public SafeFd? TryTakeFd(byte[] handle, int handleType)
+    {
+        if (IsSynthesized || Interlocked.CompareExchange(ref _pins, -1, 0) != 0)
+        {
+            return null;
+        }
+
+        var fd = _fd;
+        if (fd is not null)
+        {
+            Handle = handle;
+            HandleType = handleType;
+            _fd = null;
+        }
+
+        Volatile.Write(ref _pins, 0);
+        return fd;
+    }
+
+    /// <summary>Takes the fd for good (the node is forgotten or the view is going) unless an operation has it pinned; null then, or when there is none.</summary>
+    public SafeFd? TryTakeFdForGood(out bool pinned)
+    {
+        pinned = Interlocked.CompareExchange(ref _pins, -1, 0) != 0;
+        if (pinned)
+        {
+            return null;
+        }
+
+        var fd = _fd;
+        _fd = null;
+        Volatile.Write(ref _pins, 0);
+        return fd;
+    }
+
+    /// <summary>Puts back an fd opened again from <see cref="Handle"/> (the node is pinned by the caller).</summary>
+    public void PutFd(SafeFd fd) => _fd = fd;
+
+    /// <summary>Records a rename made through the view: the node's place is now <paramref name="name"/> in <paramref name="parent"/>.</summary>
+    public void Move(ViewNode parent, byte[] name)
+    {
+        Parent = parent;
+        Name = name;
+        PathLength = parent.PathLength + (parent.PathLength == 0 ? 0 : 1) + name.Length;
+        _table = null;
+    }
+
+    /// <summary>
+    /// The node of <paramref name="table"/> at this node's place, or null: one step from the
+    /// parent's, memoized per table and <paramref name="layout"/> (the view's count of directory
+    /// renames, which move whole subtrees).
+    /// </summary>
+    public TableNode? TableIn(GrantTable table, long layout)
+    {
+        var memo = _table;
+        if (memo is not null && ReferenceEquals(memo.Table, table) && memo.Layout == layout)
+        {
+            return memo.Node;
+        }
+
+        // Allocates once per node and table (a grant change) or rename, never per operation.
+        var found = Parent is null ? table.Root : Parent.TableIn(table, layout)?.Find(Name);
+        _table = new TableMemo(table, layout, found);
+        return found;
+    }
+
+    private sealed record TableMemo(GrantTable Table, long Layout, TableNode? Node);
 
     /// <summary>
     /// Whether this open may keep the kernel's cached pages of the file (FOPEN_KEEP_CACHE, so that
@@ -143,10 +261,24 @@ internal sealed class ViewNode
 
     /// <summary>Drops references; true when none are left.</summary>
     public bool Release(ulong count) => Interlocked.Add(ref _references, -(long)count) <= 0;
+}
 
-    /// <summary>The view path of <paramref name="name"/> in the directory at <paramref name="parent"/>.</summary>
-    public static string Join(string parent, ReadOnlySpan<byte> name) =>
-        parent == "." ? Encoding.UTF8.GetString(name) : parent + "/" + Encoding.UTF8.GetString(name);
+/// <summary>
+/// A backed node's place in the by-object index: the host object (device and inode, pinned by
+/// the node's fd while it is indexed, so the number cannot be reused meanwhile) and the grants it
+/// is reached under (the same file under other grants has other rights: another node).
+/// </summary>
+internal readonly record struct NodeObject(ulong Dev, ulong Ino, ViewGrant[] Grants)
+{
+    public sealed class Comparer : IEqualityComparer<NodeObject>
+    {
+        public static readonly Comparer Instance = new();
+
+        public bool Equals(NodeObject x, NodeObject y) =>
+            x.Dev == y.Dev && x.Ino == y.Ino && (ReferenceEquals(x.Grants, y.Grants) || x.Grants.AsSpan().SequenceEqual(y.Grants));
+
+        public int GetHashCode(NodeObject obj) => HashCode.Combine(obj.Dev, obj.Ino, obj.Grants.Length == 0 ? null : obj.Grants[0]);
+    }
 }
 
 /// <summary>A node's place in the by-name index: its parent's key and its name.</summary>

@@ -72,14 +72,22 @@ internal sealed partial class VmService(BrokerServices services, LauncherOptions
             var backend = Backend(vm, definition);
             slot.Starting = true;
             SupervisedVm supervised;
+            var backendPid = 0;
             try
             {
                 // Not the caller's token: a client that gives up (Ctrl-C, its own timeout) must not
                 // abandon a boot half-way; the backends bound the start with their own timeouts.
-                supervised = await new VmSupervisor(backend, launcher.Virtiofsd).StartAsync(spec, CancellationToken.None).ConfigureAwait(false);
+                supervised = await new VmSupervisor(backend, launcher.Virtiofsd)
+                    .StartAsync(spec, CancellationToken.None, pid => { backendPid = pid; services.Views?.AllowBackend(vm, pid); })
+                    .ConfigureAwait(false);
             }
             catch (VmLaunchException e)
             {
+                if (backendPid != 0)
+                {
+                    services.Views?.DisallowBackend(vm, backendPid);
+                }
+
                 services.Store.Write(tx => tx.Audit(actor, AuditActions.VmStart, "failed", vm, detail: e.Message));
                 throw BrokerRefusal.LaunchFailed($"VM {vm} did not start: {e.Message}");
             }
@@ -210,6 +218,9 @@ internal sealed partial class VmService(BrokerServices services, LauncherOptions
     private async Task WatchAsync(string vm, VmRun run)
     {
         var exit = await run.Vm.Exited.ConfigureAwait(false);
+
+        // virtiofsd is gone: its pid may be anyone's next.
+        services.Views?.DisallowBackend(vm, run.Vm.VirtiofsdPid);
         var reason = run.Vm.VirtiofsdDied ? VmExitReasons.Crashed : exit.Reason switch
         {
             VmExitReason.GuestPoweredOff => VmExitReasons.Poweroff,

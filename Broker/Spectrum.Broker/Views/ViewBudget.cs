@@ -1,0 +1,108 @@
+namespace Spectrum.Broker.Views;
+
+/// <summary>
+/// What one view may make the broker hold, and the counts of what all views hold together (one
+/// <see cref="ViewBudget"/> shared by every view of a broker). A guest reaches these through
+/// virtiofsd without any local privilege, so each is capped per VM and in total; past a cap the
+/// view answers a plain errno and the broker, and every other VM, keep working.
+/// </summary>
+/// <param name="NodeFds">
+/// O_PATH fds held by a VM's nodes. Not a refusal limit: past it, the fds of the least recently
+/// used nodes are given back and opened again from their file handle when next used (nodes the
+/// kernel still knows stay valid). Only a filesystem without file handles can exhaust it, and
+/// then a new name answers ENFILE.
+/// </param>
+/// <param name="Handles">Files a VM may hold open through its view; the next open answers EMFILE.</param>
+/// <param name="DirectoryStreams">Directories a VM may hold open; the next opendir answers EMFILE.</param>
+public sealed record ViewLimits(int NodeFds = 4096, int Handles = 4096, int DirectoryStreams = 512)
+{
+    /// <summary>The defaults: 4096 node fds, 4096 open files and 512 open directories per VM.</summary>
+    public static ViewLimits Default { get; } = new();
+}
+
+/// <summary>The totals over every view of one broker, against caps derived from the broker's fd limit.</summary>
+public sealed class ViewBudget
+{
+    private long _nodeFds;
+    private long _handles;
+    private long _directoryStreams;
+
+    /// <param name="nodeFds">Total node fds over all views (past it, each view gives back its least recently used ones).</param>
+    /// <param name="handles">Total open files over all views (past it, ENFILE: the broker's table is full, not the VM's share).</param>
+    /// <param name="directoryStreams">Total open directories over all views (past it, ENFILE).</param>
+    public ViewBudget(long nodeFds, long handles, long directoryStreams)
+    {
+        MaxNodeFds = nodeFds;
+        MaxHandles = handles;
+        MaxDirectoryStreams = directoryStreams;
+    }
+
+    /// <summary>
+    /// The totals for this process, from its fd limit (RLIMIT_NOFILE, soft, as raised at start):
+    /// 40% for node fds, 30% for open files, 5% for open directories; the remaining quarter is
+    /// kept for SQLite, the control socket's connections, FUSE channels and child processes.
+    /// </summary>
+    public static ViewBudget ForProcess()
+    {
+        var limit = FdLimit();
+        return new ViewBudget(limit * 4 / 10, limit * 3 / 10, limit / 20);
+    }
+
+    /// <summary>The soft RLIMIT_NOFILE, from /proc/self/limits (1024 if it cannot be read).</summary>
+    internal static long FdLimit()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/limits"))
+            {
+                if (line.StartsWith("Max open files", StringComparison.Ordinal))
+                {
+                    var fields = line["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    return long.TryParse(fields[0], out var soft) ? soft : 1024;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return 1024;
+    }
+
+    /// <summary>No totals beyond the per-view limits (tests and benchmarks with one view).</summary>
+    public static ViewBudget Unbounded() => new(long.MaxValue, long.MaxValue, long.MaxValue);
+
+    public long MaxNodeFds { get; }
+
+    public long MaxHandles { get; }
+
+    public long MaxDirectoryStreams { get; }
+
+    public long NodeFds => Interlocked.Read(ref _nodeFds);
+
+    public long Handles => Interlocked.Read(ref _handles);
+
+    public long DirectoryStreams => Interlocked.Read(ref _directoryStreams);
+
+    internal long AddNodeFds(long delta) => Interlocked.Add(ref _nodeFds, delta);
+
+    /// <summary>Takes one open-file slot; false (nothing taken) when the total is reached.</summary>
+    internal bool TryTakeHandle() => TryTake(ref _handles, MaxHandles);
+
+    internal void ReturnHandle() => Interlocked.Decrement(ref _handles);
+
+    internal bool TryTakeDirectoryStream() => TryTake(ref _directoryStreams, MaxDirectoryStreams);
+
+    internal void ReturnDirectoryStream() => Interlocked.Decrement(ref _directoryStreams);
+
+    private static bool TryTake(ref long count, long max)
+    {
+        if (Interlocked.Increment(ref count) <= max)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref count);
+        return false;
+    }
+}
