@@ -1205,6 +1205,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         }
 
         GiveToOwner(fd!);
+        SetCreationMode(fd!, mode, umask, directory: false);
         e = EntryFor(dir, name, ref entry);
         if (e != Errno.OK)
         {
@@ -1238,6 +1239,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         using (fd)
         {
             GiveToOwner(fd!);
+            SetCreationMode(fd!, mode, umask, directory: false);
         }
 
         return EntryFor(dir, name, ref entry);
@@ -1261,6 +1263,9 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         if (e == Errno.OK)
         {
             GiveToOwner(Node(entry.NodeId)!.Fd!);
+            var made = Node(entry.NodeId)!;
+            SetCreationMode(made.Fd!, mode, umask, directory: true);
+            e = FillBacked(made, ref entry.Attr); // the entry the kernel caches shows the mode just set
         }
 
         return e;

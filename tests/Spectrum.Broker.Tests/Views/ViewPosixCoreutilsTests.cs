@@ -136,6 +136,31 @@ public abstract partial class ViewPosixCoreutilsTestsBase(ViewPosixCoreutilsFixt
     private static (int ExitCode, string Error) Sh(string script, params string[] arguments) =>
         Run("/bin/sh", ["-c", script, "sh", .. arguments]);
 
+    [Theory]
+    [InlineData("000")]
+    [InlineData("002")]
+    [InlineData("022")]
+    [InlineData("077")]
+    public void Umask_OfTheCreatingShell_GivesTheSameModesAsOnANativeDirectory(string umask)
+    {
+        var (view, host) = NewDir($"umask{umask}");
+        var native = NativeDir($"umask{umask}");
+        const string Script = "cd \"$1\" && umask \"$2\" && touch f && mkdir d && : > g && mkdir -p p/q";
+
+        foreach (var dir in new[] { view, native })
+        {
+            var (exit, error) = Sh(Script, dir, umask);
+            Assert.True(exit == 0, $"sh in {dir}: {error}");
+        }
+
+        foreach (var name in new[] { "f", "d", "g", "p", "p/q" })
+        {
+            var expected = Perms(Path.Combine(native, name));
+            Assert.Equal((name, Convert.ToString(expected, 8)), (name, Convert.ToString(Perms(Path.Combine(host, name)), 8)));
+            Assert.Equal((name, Convert.ToString(expected, 8)), (name, Convert.ToString(Perms(Path.Combine(view, name)), 8)));
+        }
+    }
+
     [Fact]
     public void Install_WithAMode_ExitsZeroAndSetsThatMode()
     {
