@@ -1,3 +1,4 @@
+using Spectrum.FuseFs;
 using Spectrum.Interop;
 
 namespace Spectrum.Broker.Views;
@@ -29,4 +30,26 @@ internal sealed partial class ViewFileSystem
 
         return Posix.Chmod(fd, wanted);
     }
+
+    private const uint StickyBit = 0x200;
+
+    /// <summary>
+    /// The mode bits a chmod through the view may set: the permission bits, and the sticky bit on
+    /// a directory (restricted deletion, what /tmp-like shared folders and cp -a/tar of them need;
+    /// it grants nothing on the host, where the broker acts as root anyway). Setuid and setgid
+    /// never (they would run guest-written programs with the tree owner's ids on the host), nor
+    /// sticky on a file, which means nothing on Linux.
+    /// </summary>
+    private static uint AllowedModeBits(ViewNode node) => node.IsDirectory ? PermissionBits | StickyBit : PermissionBits;
+
+    /// <summary>
+    /// A chown to the owner the guest already sees is a no-op, and succeeds: the view shows the
+    /// configured guest uid/gid on everything (<see cref="Fill"/>), and cp -a, tar x and rsync -a
+    /// as root chown every file to its source owner, then chmod and utime it; refusing the no-op
+    /// made them fail and skip the rest. Any other owner is refused (EPERM): owners on the host
+    /// stay the tree's. The kernel sends no uid/gid for -1, so "-1" is "unchanged" here too.
+    /// </summary>
+    private bool ChownChangesNothing(in FuseSetAttrIn changes, FuseSetAttrValid valid) =>
+        ((valid & FuseSetAttrValid.Uid) == 0 || changes.Uid == _settings.GuestUid)
+        && ((valid & FuseSetAttrValid.Gid) == 0 || changes.Gid == _settings.GuestGid);
 }

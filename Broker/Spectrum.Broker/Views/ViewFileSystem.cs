@@ -376,7 +376,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         attr.MtimeNsec = st.MtimeNsec;
         attr.Ctime = (ulong)st.CtimeSec;
         attr.CtimeNsec = st.CtimeNsec;
-        var mode = st.Mode & ~0xE00u; // never show setuid, setgid or sticky bits
+        var mode = st.Mode & ~(st.IsDirectory ? 0xC00u : 0xE00u); // never show setuid or setgid bits, nor sticky on a non-directory
         if ((rights & (Rights.Write | Rights.Create | Rights.Delete | Rights.Rename)) == 0)
         {
             mode &= ~0x92u; // a read-only grant shows read-only permission bits
@@ -757,7 +757,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
         var rights = n.Rights;
         var valid = changes.Valid;
-        if ((valid & (FuseSetAttrValid.Uid | FuseSetAttrValid.Gid)) != 0)
+        if ((valid & (FuseSetAttrValid.Uid | FuseSetAttrValid.Gid)) != 0 && !ChownChangesNothing(changes, valid))
         {
             return Deny("chown", n, errno: Errno.EPERM);
         }
@@ -769,12 +769,12 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
                 return Deny("chmod", n);
             }
 
-            if ((changes.Mode & 0xE00) != 0)
+            if ((changes.Mode & 0xE00 & ~AllowedModeBits(n)) != 0)
             {
                 return Deny("setuid", n, errno: Errno.EPERM);
             }
 
-            var e = Posix.Chmod(n.Fd!, changes.Mode & 0x1FF);
+            var e = Posix.Chmod(n.Fd!, changes.Mode & AllowedModeBits(n));
             if (e != Errno.OK)
             {
                 return e;

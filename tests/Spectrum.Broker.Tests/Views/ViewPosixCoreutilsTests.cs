@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using Spectrum.Interop;
 using static Spectrum.Broker.Tests.Views.ViewPosixNative;
@@ -180,6 +181,53 @@ public abstract partial class ViewPosixCoreutilsTestsBase(ViewPosixCoreutilsFixt
     }
 
     [Fact]
+    public void CpPreserve_IntoTheView_ExitsZeroAndKeepsModeAndTimes()
+    {
+        var (view, host) = NewDir("cpp");
+        var native = NativeDir("cpp");
+        var guest = Guest();
+        var source = Path.Combine(native, "doc.txt");
+        File.WriteAllText(source, "document\n");
+        Assert.Equal(Errno.OK, Check(chmod(source, 0x1A0 /* 0640 */)));
+        Assert.Equal(Errno.OK, UtimeNs(source, new Timespec { Sec = 1_500_000_000, Nsec = 123_456_789 }, new Timespec { Sec = 1_600_000_000, Nsec = 987_654_321 }));
+        // What a guest copies is its own: owned by the uid/gid the view shows.
+        Assert.Equal(Errno.OK, Check(chown(source, guest.Uid, guest.Gid)));
+
+        var (exit, error) = Run("cp", "-p", source, Path.Combine(view, "doc.txt"));
+
+        Assert.True(exit == 0, $"cp -p exited {exit}: {error}");
+        Assert.Equal("", error);
+        var copied = StatOrFail(Path.Combine(host, "doc.txt"));
+        Assert.Equal("640", Convert.ToString(copied.Mode & 0xFFFu, 8));
+        Assert.Equal((1_600_000_000L, 987_654_321u), (copied.Mtime.Sec, copied.Mtime.Nsec));
+        Assert.Equal((1_500_000_000L, 123_456_789u), (copied.Atime.Sec, copied.Atime.Nsec));
+    }
+
+    [Fact]
+    public void Mv_FromANativeDirectoryIntoTheView_PrintsNoWarningAndKeepsModeAndTimes()
+    {
+        var (view, host) = NewDir("mv");
+        var native = NativeDir("mv");
+        var guest = Guest();
+        var source = Path.Combine(native, "moved.txt");
+        File.WriteAllText(source, "moved\n");
+        Assert.Equal(Errno.OK, Check(chmod(source, 0x1E4 /* 0744 */)));
+        Assert.Equal(Errno.OK, UtimeNs(source, new Timespec { Sec = 1_400_000_000 }, new Timespec { Sec = 1_400_000_001, Nsec = 5 }));
+        Assert.Equal(Errno.OK, Check(chown(source, guest.Uid, guest.Gid)));
+
+        // Another filesystem: mv copies (data, mode, times, owner, ACL, xattrs) and removes the source.
+        var (exit, error) = Run("mv", source, Path.Combine(view, "moved.txt"));
+
+        Assert.True(exit == 0, $"mv exited {exit}: {error}");
+        Assert.Equal("", error);
+        Assert.False(File.Exists(source));
+        var moved = StatOrFail(Path.Combine(host, "moved.txt"));
+        Assert.Equal("744", Convert.ToString(moved.Mode & 0xFFFu, 8));
+        Assert.Equal((1_400_000_001L, 5u), (moved.Mtime.Sec, moved.Mtime.Nsec));
+        Assert.Equal("moved\n", File.ReadAllText(Path.Combine(host, "moved.txt")));
+    }
+
+    [Fact]
     public void AclXattrs_AnswerNotSupported_SoProgramsFallBackToTheModeBits()
     {
         var (view, _) = NewDir("acl");
@@ -237,6 +285,127 @@ public abstract partial class ViewPosixCoreutilsTestsBase(ViewPosixCoreutilsFixt
         Assert.NotEqual(Errno.OK, RemoveXattr(viewFile, "security.spectrum"));
         Assert.Equal("host secret", GetXattr(Path.Combine(host, "f.txt"), "trusted.spectrum", out _));
         Assert.Equal("host label", GetXattr(Path.Combine(host, "f.txt"), "security.spectrum", out _));
+    }
+
+    [Fact]
+    public void Chown_ToTheOwnerTheGuestSees_IsANoOpAndAnyOtherOwnerIsRefused()
+    {
+        var (view, host) = NewDir("chown");
+        var guest = Guest();
+        var file = Path.Combine(view, "f.txt");
+        File.WriteAllText(file, "x");
+        var hostOwner = StatOrFail(Path.Combine(host, "f.txt"));
+
+        Assert.Equal(Errno.OK, Check(chown(file, guest.Uid, guest.Gid)));
+        Assert.Equal(Errno.OK, Check(chown(file, guest.Uid, uint.MaxValue)));
+        Assert.Equal(Errno.OK, Check(chown(file, uint.MaxValue, guest.Gid)));
+        Assert.Equal(Errno.OK, Check(chown(view, guest.Uid, guest.Gid)));
+        Assert.Equal(Errno.EPERM, Check(chown(file, guest.Uid + 1, uint.MaxValue)));
+        Assert.Equal(Errno.EPERM, Check(chown(file, uint.MaxValue, guest.Gid + 1)));
+        Assert.Equal(Errno.EPERM, Check(chown(file, 0, 0)));
+
+        var after = StatOrFail(Path.Combine(host, "f.txt"));
+        Assert.Equal((hostOwner.Uid, hostOwner.Gid), (after.Uid, after.Gid));
+        var seen = StatOrFail(file);
+        Assert.Equal(guest, (seen.Uid, seen.Gid));
+    }
+
+    [Fact]
+    public void StickyBit_OnADirectory_IsSetAndShownButSetuidSetgidAndStickyOnFilesAreRefused()
+    {
+        var (view, host) = NewDir("sticky");
+        var dir = Path.Combine(view, "shared");
+        Assert.Equal(Errno.OK, Check(mkdir(dir, 0x1FF)));
+        var file = Path.Combine(view, "f.txt");
+        File.WriteAllText(file, "x");
+        Assert.Equal(Errno.OK, Check(chmod(file, 0x1A4)));
+
+        Assert.Equal(Errno.OK, Check(chmod(dir, 0x3FF /* 01777 */)));
+        Assert.Equal("1777", Convert.ToString(Perms(Path.Combine(host, "shared")), 8));
+        Assert.Equal("1777", Convert.ToString(Perms(dir), 8));
+        var (exit, error) = Run("chmod", "-t", dir);
+        Assert.True(exit == 0, error);
+        Assert.Equal("777", Convert.ToString(Perms(Path.Combine(host, "shared")), 8));
+        (exit, error) = Run("chmod", "+t", dir);
+        Assert.True(exit == 0, error);
+        Assert.Equal("1777", Convert.ToString(Perms(dir), 8));
+
+        Assert.Equal(Errno.EPERM, Check(chmod(dir, 0xDFF /* 06777 */)));
+        Assert.Equal(Errno.EPERM, Check(chmod(file, 0x9A4 /* 04644 */)));
+        Assert.Equal(Errno.EPERM, Check(chmod(file, 0x5A4 /* 02644 */)));
+        Assert.Equal(Errno.EPERM, Check(chmod(file, 0x3A4 /* 01644 */)));
+        Assert.Equal("644", Convert.ToString(Perms(Path.Combine(host, "f.txt")), 8));
+        Assert.Equal("1777", Convert.ToString(Perms(Path.Combine(host, "shared")), 8));
+    }
+
+    /// <summary>A small native tree, owned by the uid/gid the guest sees: files 0644/0755, a 0750 subdir with a 0600 file, a symlink; old times.</summary>
+    private string NativeTree(string name)
+    {
+        var root = NativeDir(name);
+        var guest = Guest();
+        File.WriteAllText(Path.Combine(root, "a.txt"), "a\n");
+        File.WriteAllText(Path.Combine(root, "run.sh"), "#!/bin/sh\n");
+        Directory.CreateDirectory(Path.Combine(root, "sub"));
+        File.WriteAllText(Path.Combine(root, "sub", "b.txt"), "b\n");
+        File.CreateSymbolicLink(Path.Combine(root, "link"), "a.txt");
+        foreach (var (relative, mode) in new[] { ("a.txt", 0x1A4u), ("run.sh", 0x1EDu), ("sub/b.txt", 0x180u), ("sub", 0x1E8u), (".", 0x1EDu) })
+        {
+            Assert.Equal(Errno.OK, Check(chmod(Path.Combine(root, relative), mode)));
+        }
+
+        var (exit, error) = Sh("cd \"$1\" && chown -hR \"$2:$3\" . && touch -h -d '2021-03-04 05:06:07.123456789' link a.txt run.sh sub/b.txt sub .", root,
+            guest.Uid.ToString(CultureInfo.InvariantCulture), guest.Gid.ToString(CultureInfo.InvariantCulture));
+        Assert.True(exit == 0, error);
+        return root;
+    }
+
+    private static readonly string[] TreeEntries = [".", "a.txt", "run.sh", "sub", "sub/b.txt", "link"];
+
+    /// <summary>Each entry of the copy has the native entry's type and mode, its mtime (to the second, or to the ns), and the symlink its target.</summary>
+    private static void AssertSameTree(string native, string copy, bool nanoseconds)
+    {
+        foreach (var relative in TreeEntries)
+        {
+            var a = StatOrFail(Path.Combine(native, relative));
+            var b = StatOrFail(Path.Combine(copy, relative));
+            Assert.Equal((relative, Convert.ToString(a.Mode, 8)), (relative, Convert.ToString(b.Mode, 8)));
+            Assert.Equal((relative, a.Mtime.Sec, nanoseconds ? a.Mtime.Nsec : 0), (relative, b.Mtime.Sec, nanoseconds ? b.Mtime.Nsec : 0));
+        }
+
+        Assert.Equal("a.txt", new FileInfo(Path.Combine(copy, "link")).LinkTarget);
+        Assert.Equal("b\n", File.ReadAllText(Path.Combine(copy, "sub", "b.txt")));
+    }
+
+    [Fact]
+    public void CpArchive_ANativeTreeIntoTheView_ExitsZeroAndPreservesModesAndTimes()
+    {
+        var (view, host) = NewDir("cpa");
+        var native = NativeTree("cpa");
+
+        var (exit, error) = Run("cp", "-a", native, Path.Combine(view, "copy"));
+
+        Assert.True(exit == 0, $"cp -a exited {exit}: {error}");
+        Assert.Equal("", error);
+        AssertSameTree(native, Path.Combine(host, "copy"), nanoseconds: true);
+        AssertSameTree(native, Path.Combine(view, "copy"), nanoseconds: true);
+    }
+
+    [Fact]
+    public void TarExtract_AsRootIntoTheView_ExitsZeroAndPreservesModesAndTimes()
+    {
+        var (view, host) = NewDir("tarx");
+        var native = NativeTree("tarx");
+        var archive = Path.Combine(Dirs.Root, "native", "tarx.tar");
+        var (exit, error) = Run("tar", "-C", native, "-cf", archive, ".");
+        Assert.True(exit == 0, error);
+
+        // As root, tar restores owners (--same-owner) and modes (--same-permissions).
+        (exit, error) = Run("tar", "-C", view, "--numeric-owner", "-xf", archive);
+
+        Assert.True(exit == 0, $"tar x exited {exit}: {error}");
+        Assert.Equal("", error);
+        AssertSameTree(native, host, nanoseconds: false);
+        AssertSameTree(native, view, nanoseconds: false);
     }
 
     private static unsafe Errno SetXattrBytes(string path, string name, byte[] value)
