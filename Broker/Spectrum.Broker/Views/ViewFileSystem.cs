@@ -302,7 +302,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         attr.MtimeNsec = st.MtimeNsec;
         attr.Ctime = (ulong)st.CtimeSec;
         attr.CtimeNsec = st.CtimeNsec;
-        var mode = st.Mode & ~0xE00u; // never show setuid, setgid or sticky bits
+        var mode = st.Mode & ~(st.IsDirectory ? 0xC00u : 0xE00u); // never show setuid or setgid bits, nor sticky on a non-directory
         if ((rights & (Rights.Write | Rights.Create | Rights.Delete | Rights.Rename)) == 0)
         {
             mode &= ~0x92u; // a read-only grant shows read-only permission bits
@@ -734,7 +734,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
         var rights = n.Rights;
         var valid = changes.Valid;
-        if ((valid & (FuseSetAttrValid.Uid | FuseSetAttrValid.Gid)) != 0)
+        if ((valid & (FuseSetAttrValid.Uid | FuseSetAttrValid.Gid)) != 0 && !ChownChangesNothing(changes, valid))
         {
             return Deny("chown", n, errno: Errno.EPERM);
         }
@@ -746,12 +746,12 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
                 return Deny("chmod", n);
             }
 
-            if ((changes.Mode & 0xE00) != 0)
+            if ((changes.Mode & 0xE00 & ~AllowedModeBits(n)) != 0)
             {
                 return Deny("setuid", n, errno: Errno.EPERM);
             }
 
-            var e = Posix.Chmod(n.Fd!, changes.Mode & 0x1FF);
+            var e = Posix.Chmod(n.Fd!, changes.Mode & AllowedModeBits(n));
             if (e != Errno.OK)
             {
                 return e;
@@ -1258,6 +1258,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         }
 
         GiveToOwner(fd!);
+        SetCreationMode(fd!, mode, umask, directory: false);
         e = EntryFor(dir, name, ref entry);
         if (e != Errno.OK)
         {
@@ -1291,6 +1292,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         using (fd)
         {
             GiveToOwner(fd!);
+            SetCreationMode(fd!, mode, umask, directory: false);
         }
 
         return EntryFor(dir, name, ref entry);
@@ -1314,6 +1316,9 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         if (e == Errno.OK)
         {
             GiveToOwner(Node(entry.NodeId)!.Fd!);
+            var made = Node(entry.NodeId)!;
+            SetCreationMode(made.Fd!, mode, umask, directory: true);
+            e = FillBacked(made, ref entry.Attr); // the entry the kernel caches shows the mode just set
         }
 
         return e;
@@ -1477,70 +1482,6 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
         e = Posix.LinkFd(source.Fd!, dir.Fd!, newName);
         return e != Errno.OK ? e : EntryFor(dir, newName, ref entry);
-    }
-
-    // ---- extended attributes -----------------------------------------------------------------
-
-    public override Errno GetXattr(in FuseRequestContext context, ulong node, ReadOnlySpan<byte> name, Span<byte> value, out int size)
-    {
-        size = 0;
-        var n = Live(node);
-        if (n is null)
-        {
-            return Errno.ENOENT;
-        }
-
-        if (n.IsSynthesized)
-        {
-            return Errno.ENODATA;
-        }
-
-        return (n.Rights & Rights.Read) == 0 ? Deny("getxattr", n) : Posix.GetXattrOPath(n.Fd!, name, value, out size);
-    }
-
-    public override Errno ListXattr(in FuseRequestContext context, ulong node, Span<byte> list, out int size)
-    {
-        size = 0;
-        var n = Live(node);
-        if (n is null)
-        {
-            return Errno.ENOENT;
-        }
-
-        return n.IsSynthesized ? Errno.OK : (n.Rights & Rights.Read) == 0 ? Deny("listxattr", n) : Posix.ListXattrOPath(n.Fd!, list, out size);
-    }
-
-    public override Errno SetXattr(in FuseRequestContext context, ulong node, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, int flags)
-    {
-        var n = Live(node);
-        if (n is null)
-        {
-            return Errno.ENOENT;
-        }
-
-        if (n.IsSynthesized || (n.Rights & Rights.SetAttr) == 0)
-        {
-            return Deny("setxattr", n);
-        }
-
-        // Only the user namespace: security.*, trusted.* and system.* carry host privileges and ACLs.
-        return name.StartsWith("user."u8) ? Posix.SetXattrOPath(n.Fd!, name, value, (XattrFlags)flags) : Deny("setxattr", n, errno: Errno.EPERM);
-    }
-
-    public override Errno RemoveXattr(in FuseRequestContext context, ulong node, ReadOnlySpan<byte> name)
-    {
-        var n = Live(node);
-        if (n is null)
-        {
-            return Errno.ENOENT;
-        }
-
-        if (n.IsSynthesized || (n.Rights & Rights.SetAttr) == 0)
-        {
-            return Deny("removexattr", n);
-        }
-
-        return name.StartsWith("user."u8) ? Posix.RemoveXattrOPath(n.Fd!, name) : Deny("removexattr", n, errno: Errno.EPERM);
     }
 
     public override void Destroy()
