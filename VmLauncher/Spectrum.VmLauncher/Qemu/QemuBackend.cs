@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace Spectrum.VmLauncher.Qemu;
 
@@ -213,11 +214,15 @@ public sealed class QemuBackend : IVmmBackend
     /// <summary>
     /// Whether KVM can actually run a vCPU with this binary: /dev/kvm may open yet QEMU abort when
     /// it sets up the vCPU (seen here: "failed to set MSR 0x10a" under a nested hypervisor). The
-    /// probe starts a paused machine and quits it over QMP on stdio; cached per binary.
+    /// probe starts a paused machine and quits it over QMP on stdio; cached per binary. On x86_64
+    /// the processor must also offer hardware virtualization (vmx or svm): a /dev/kvm without it
+    /// is a paravirtual KVM (seen here: kvm_pvm) that starts QEMU fine but runs only guest kernels
+    /// built for it, and a stock kernel dies at its first privileged instruction ("KVM internal
+    /// error", before the first console line).
     /// </summary>
     public static bool KvmWorks(string binary, VmArch arch)
     {
-        if (!File.Exists("/dev/kvm"))
+        if (!File.Exists("/dev/kvm") || (arch == VmArch.X86_64 && RuntimeInformation.OSArchitecture == Architecture.X64 && !HasHardwareVirtualization()))
         {
             return false;
         }
@@ -234,6 +239,27 @@ public sealed class QemuBackend : IVmmBackend
         }
 
         return probe.Value;
+    }
+
+    /// <summary>Whether /proc/cpuinfo's flags name vmx (Intel VT-x) or svm (AMD-V).</summary>
+    internal static bool HasHardwareVirtualization()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/cpuinfo"))
+            {
+                if (line.StartsWith("flags", StringComparison.Ordinal))
+                {
+                    var flags = line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    return flags.Contains("vmx") || flags.Contains("svm");
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return false;
     }
 
     private static bool ProbeKvm(string binary, VmArch arch)

@@ -179,7 +179,7 @@ public sealed class ViewSecHardeningTests(ViewSecFixture fixture, ITestOutputHel
         // Many file grants, each looked up once while an attacker exchanges its directory with an
         // ungranted sibling holding the same name: the lookup that meets the swap may find the
         // grant stale, or not there, but never reads the sibling's file.
-        const int Areas = 150;
+        const int Areas = 400;
         var areas = new List<string>();
         for (var i = 0; i < Areas; i++)
         {
