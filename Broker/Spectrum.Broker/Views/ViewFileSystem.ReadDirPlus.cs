@@ -132,7 +132,8 @@ internal sealed partial class ViewFileSystem
         var fd = h.Fd!;
         var stream = h.Stream!;
         var hidden = h.MountPoints;
-        var lookUp = entries.IsPlus && dir.IsLive;
+        // Lookups below need the directory's own fd: pinned (and opened again if it was given back) for this request.
+        var lookUp = entries.IsPlus && dir.IsLive && Usable(dir) is not null;
         var at = lookUp ? TableAt(dir) : null;
         lock (stream.Lock)
         {
