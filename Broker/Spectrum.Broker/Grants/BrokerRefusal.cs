@@ -33,4 +33,31 @@ public sealed class BrokerRefusal(RefusalKind kind, string message) : Exception(
     public static BrokerRefusal Forbidden(string message) => new(RefusalKind.Forbidden, message);
 
     public static BrokerRefusal LaunchFailed(string message) => new(RefusalKind.LaunchFailed, message);
+
+    /// <summary>
+    /// Untrusted text quoted in a one-line message: control characters (a newline included) and
+    /// the backslash are written as <c>\xNN</c>, and the text is cut at 128 characters.
+    /// </summary>
+    public static string Printable(string? text)
+    {
+        if (text is null)
+        {
+            return "";
+        }
+
+        var builder = new System.Text.StringBuilder(Math.Min(text.Length, 128));
+        foreach (var c in text.Length > 128 ? text[..128] : text)
+        {
+            if (char.IsControl(c) || c == '\\')
+            {
+                builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\x{(int)c:x2}");
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+
+        return text.Length > 128 ? builder.Append('…').ToString() : builder.ToString();
+    }
 }
