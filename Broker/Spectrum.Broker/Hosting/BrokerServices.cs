@@ -55,7 +55,7 @@ public sealed class BrokerServices : IDisposable
     /// <summary>Opens the state (lock, key, database), then reconciles the static policy.</summary>
     public static BrokerServices Open(BrokerPaths paths, Spectrum.Policy.PolicySet policy, TimeProvider time, ILogger logger, Vms.LauncherOptions? launcher = null)
     {
-        Directory.CreateDirectory(paths.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        EnsurePrivateStateDir(paths.StateDir);
         Directory.CreateDirectory(paths.RuntimeDir);
         var stateLock = LockState(paths.StateDir);
         try
@@ -95,6 +95,32 @@ public sealed class BrokerServices : IDisposable
         {
             stateLock.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Creates the state folder 0700, or refuses one that already exists and that another uid can
+    /// enter or that the broker does not own: broker.db holds every grant and audit record, and a
+    /// 0755 folder let any local user read them with sqlite3 (issue 14, item 8). Checked before
+    /// anything is written into the folder, so a refused start changes nothing.
+    /// </summary>
+    internal static void EnsurePrivateStateDir(string stateDir)
+    {
+        if (!Directory.Exists(stateDir))
+        {
+            Directory.CreateDirectory(stateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        var stat = Spectrum.Interop.Files.Stat(stateDir);
+        var euid = Spectrum.Interop.Files.EffectiveUid;
+        if (stat.Uid != euid)
+        {
+            throw new BrokerStartupException($"the state folder {stateDir} belongs to uid {stat.Uid}, not to the broker's uid {euid}; run `chown {euid} {stateDir}` and `chmod 700 {stateDir}`, or give another --state-dir");
+        }
+
+        if ((stat.Mode & 0b000_111_111) != 0)
+        {
+            throw new BrokerStartupException($"the state folder {stateDir} is open to other users (mode {Convert.ToString((int)(stat.Mode & 0xFFF), 8)}), who could read every grant and audit record; run `chmod 700 {stateDir}`");
         }
     }
 
