@@ -126,7 +126,7 @@ public class ViewGrantCheckBenchmarks
     {
         public TreeRootInfo Tree { get; } = new(tree, 0, 0);
 
-        public void Denied(string vm, string op, string path)
+        public void Denied(string vm, string op, string scope, ReadOnlySpan<byte> sample)
         {
         }
 

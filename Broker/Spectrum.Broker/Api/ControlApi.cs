@@ -164,7 +164,8 @@ public static partial class ControlApi
             return;
         }
 
-        services.Store.Write(tx => tx.Audit(peer.Actor, AuditActions.Deny, "refused", detail: $"admin API {context.Request.Method} {context.Request.Path} refused: uid {peer.Uid} is neither root nor the tree owner (uid {services.Tree.Owner})"));
+        // Rate-limited per uid (DenialAggregator): a local user looping on the API cannot grow the log without bound.
+        services.Denials.ApiRefused(peer.Uid, $"admin API {context.Request.Method} {context.Request.Path} refused: uid {peer.Uid} is neither root nor the tree owner (uid {services.Tree.Owner})");
         throw BrokerRefusal.Forbidden($"uid {peer.Uid} may not administer the broker; run as root or as the tree's owner (uid {services.Tree.Owner})");
     }
 

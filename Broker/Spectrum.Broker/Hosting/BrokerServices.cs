@@ -25,6 +25,7 @@ public sealed class BrokerServices : IDisposable
         Logger = logger;
         Grants = new GrantService(store, tree);
         Audit = new AuditLog(store);
+        Denials = new DenialAggregator(store, time, options.DenyInterval, logger);
         StartedAt = time.GetUtcNow();
         Tokens = null!;
         Policy = null!;
@@ -39,6 +40,9 @@ public sealed class BrokerServices : IDisposable
     public ILogger Logger { get; }
     public GrantService Grants { get; }
     public AuditLog Audit { get; }
+
+    /// <summary>Where refusals (data path and control API) are counted into bounded <c>deny</c> records.</summary>
+    internal DenialAggregator Denials { get; }
     public TokenService Tokens { get; private set; }
     public PolicyService Policy { get; private set; }
 
@@ -194,6 +198,7 @@ public sealed class BrokerServices : IDisposable
     {
         Views?.Dispose();
         Tokens?.Dispose();
+        Denials.Dispose();
         Store.Dispose();
         Tree.Dispose();
         _lock.Dispose();

@@ -12,8 +12,12 @@ internal interface IViewHost
     /// <summary>The tree, held as an O_PATH fd, and its owner (who owns files created through views).</summary>
     TreeRootInfo Tree { get; }
 
-    /// <summary>A refused operation, for the aggregated <c>deny</c> audit records.</summary>
-    void Denied(string vm, string op, string path);
+    /// <summary>
+    /// A refused operation, for the aggregated <c>deny</c> audit records: counted per (VM,
+    /// operation, scope), with <paramref name="sample"/> (a name below the scope, possibly empty)
+    /// kept as an example. Called on the data path: must not block.
+    /// </summary>
+    void Denied(string vm, string op, string scope, ReadOnlySpan<byte> sample);
 
     /// <summary>A grant root no longer is what was granted (replaced or moved): the grant is stale.</summary>
     void Stale(string vm, ViewGrant grant, string reason);
@@ -717,7 +721,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
     private Errno Deny(string op, ViewNode node, ReadOnlySpan<byte> name = default, Errno errno = Errno.EACCES)
     {
-        _host.Denied(_vm, op, name.IsEmpty ? node.Path : Join(node.Path, name));
+        _host.Denied(_vm, op, node.Path, name);
         return errno;
     }
 

@@ -234,7 +234,7 @@ public sealed class ViewListingTests : IDisposable
     {
         public TreeRootInfo Tree { get; } = new(tree, 0, 0);
 
-        public void Denied(string vm, string op, string path)
+        public void Denied(string vm, string op, string scope, ReadOnlySpan<byte> sample)
         {
         }
 

@@ -332,7 +332,7 @@ public sealed partial class ViewSecRightsTests(ViewSecFixture fixture) : IClassF
     }
 
     [Fact]
-    public async Task Denials_AreAggregatedPerVmPathAndOperation_OneRecordWithTheCount()
+    public async Task Denials_AreAggregatedPerVmScopeAndOperation_OneRecordWithTheCountAndASample()
     {
         var a = fixture.NewArea("deny");
         await fixture.GrantAsync("deny", a, "ro");
@@ -357,9 +357,10 @@ public sealed partial class ViewSecRightsTests(ViewSecFixture fixture) : IClassF
 
         var denials = await fixture.DenialsAsync("deny");
         var writes = denials.Where(r => r.Path == $"{a}/inside.txt").ToList();
-        var mkdirs = denials.Where(r => r.Path == $"{a}/made").ToList();
+        // A refusal to make a name is scoped to its directory, with the name as the sample.
+        var mkdirs = denials.Where(r => r.Path == a).ToList();
 
-        // One record per (vm, path, op) per interval; 100 quick attempts fit in one or, at worst,
+        // One record per (vm, scope, op) per interval; 100 quick attempts fit in one or, at worst,
         // straddle two intervals.
         Assert.InRange(writes.Count, 1, 2);
         Assert.Equal(100, writes.Sum(r => Count(r.Detail)));
@@ -367,6 +368,8 @@ public sealed partial class ViewSecRightsTests(ViewSecFixture fixture) : IClassF
         Assert.All(writes, r => Assert.Equal("refused", r.Result));
         Assert.InRange(mkdirs.Count, 1, 2);
         Assert.Equal(7, mkdirs.Sum(r => Count(r.Detail)));
+        Assert.All(mkdirs, r => Assert.Equal("mkdir refused", r.Detail![..13]));
+        Assert.All(mkdirs, r => Assert.EndsWith(", e.g. 'made'", r.Detail, StringComparison.Ordinal));
         Assert.DoesNotContain(denials, r => r.Path!.Contains("private", StringComparison.Ordinal));
         Assert.Empty(denials.Except(writes).Except(mkdirs));
         Assert.True((await fixture.Client.VerifyAuditAsync()).Ok);
