@@ -142,6 +142,22 @@ public sealed class StartupRefusalTests(PristineState pristine) : IClassFixture<
     }
 
     [Fact]
+    public async Task StateFolderOpenToOthers_RefusesWithTheChmod700Fix_AndChangesNothing()
+    {
+        Tools.CopyState(pristine.Dirs, _dirs);
+        File.SetUnixFileMode(_dirs.State, (UnixFileMode)0b111_101_101);
+        var before = Tools.Fingerprint(_dirs.State);
+
+        var output = await RefusesAsync();
+
+        Assert.Contains($"the state folder {_dirs.State} is open to other users (mode 755)", output, StringComparison.Ordinal);
+        Assert.Contains($"chmod 700 {_dirs.State}", output, StringComparison.Ordinal);
+        Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(before, Tools.Fingerprint(_dirs.State));
+        Assert.Equal((UnixFileMode)0b111_101_101, File.GetUnixFileMode(_dirs.State));
+    }
+
+    [Fact]
     public async Task RootKeyReadableByOthers_RefusesWithTheChmodFix()
     {
         Tools.CopyState(pristine.Dirs, _dirs);

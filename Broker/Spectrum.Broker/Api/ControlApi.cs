@@ -34,12 +34,18 @@ public static partial class ControlApi
                     RefusalKind.NotFound => (404, "not_found"),
                     RefusalKind.Conflict => (409, "conflict"),
                     RefusalKind.LaunchFailed => (502, "launch_failed"),
+                    RefusalKind.Unavailable => (503, "unavailable"),
                     _ => (403, "forbidden"),
                 }, refusal.Message).ConfigureAwait(false);
             }
             catch (Exception e) when (e is JsonException or BadHttpRequestException)
             {
                 await WriteError(context, (400, "bad_request"), $"malformed request body ({e.Message.Split(". ")[0]}); send JSON as documented in the README").ConfigureAwait(false);
+            }
+            catch (Exception e) when (TransientErrno(e) is { } errno && !context.Response.HasStarted)
+            {
+                // Short of fds or memory somewhere below (SQLite, a policy file): a refusal, never a 500.
+                await WriteError(context, (503, "unavailable"), BrokerRefusal.Unavailable(errno).Message).ConfigureAwait(false);
             }
             catch (Exception e) when (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
             {
@@ -164,8 +170,22 @@ public static partial class ControlApi
             return;
         }
 
-        services.Store.Write(tx => tx.Audit(peer.Actor, AuditActions.Deny, "refused", detail: $"admin API {context.Request.Method} {context.Request.Path} refused: uid {peer.Uid} is neither root nor the tree owner (uid {services.Tree.Owner})"));
+        // Rate-limited per uid (DenialAggregator): a local user looping on the API cannot grow the log without bound.
+        services.Denials.ApiRefused(peer.Uid, $"admin API {context.Request.Method} {context.Request.Path} refused: uid {peer.Uid} is neither root nor the tree owner (uid {services.Tree.Owner})");
         throw BrokerRefusal.Forbidden($"uid {peer.Uid} may not administer the broker; run as root or as the tree's owner (uid {services.Tree.Owner})");
+    }
+
+    /// <summary>The transient errno behind <paramref name="e"/> (a failed system call, or .NET's IOException, whose HResult is the errno on Linux), if any.</summary>
+    private static Spectrum.Interop.Errno? TransientErrno(Exception e)
+    {
+        var errno = e switch
+        {
+            Spectrum.Interop.SysCallException s => s.Errno,
+            Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 7 } => Spectrum.Interop.Errno.ENOMEM, // SQLITE_NOMEM
+            IOException io when io.HResult is > 0 and < 4096 => (Spectrum.Interop.Errno)io.HResult,
+            _ => (Spectrum.Interop.Errno?)null,
+        };
+        return errno is { } n && BrokerRefusal.IsTransient(n) ? n : null;
     }
 
     private static string Actor(HttpContext context) =>

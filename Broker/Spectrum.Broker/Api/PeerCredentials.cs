@@ -11,9 +11,11 @@ public readonly record struct PeerCredentials(int Pid, uint Uid, uint Gid)
     private const int SoPeerCred = 17;
 
     /// <summary>Reads the peer of the connection serving <paramref name="context"/>; null off a Unix socket.</summary>
-    public static PeerCredentials? Of(HttpContext context)
+    public static PeerCredentials? Of(HttpContext context) => Of(context.Features.Get<IConnectionSocketFeature>()?.Socket);
+
+    /// <summary>Reads the peer of a connected socket (the credentials it had at connect time); null off a Unix socket.</summary>
+    public static PeerCredentials? Of(Socket? socket)
     {
-        var socket = context.Features.Get<IConnectionSocketFeature>()?.Socket;
         if (socket is null || socket.AddressFamily != AddressFamily.Unix)
         {
             return null;

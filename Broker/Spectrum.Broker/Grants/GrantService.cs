@@ -33,14 +33,17 @@ public sealed partial class GrantService(BrokerStore store, TreeRoot tree)
 
     public TreeRoot Tree => tree;
 
-    /// <summary>VM names: what a policy file name or a launcher may use.</summary>
-    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,63}$", RegexOptions.CultureInvariant)]
+    /// <summary>
+    /// VM names: what a policy file name or a launcher may use. Anchored with \A and \z: .NET's
+    /// <c>$</c> also matches before a final newline, which let "vm1\n" through as a second VM.
+    /// </summary>
+    [GeneratedRegex(@"\A[a-z0-9][a-z0-9._-]{0,63}\z", RegexOptions.CultureInvariant)]
     private static partial Regex VmNamePattern();
 
     public static string ValidateVm(string? vm) =>
         vm is not null && VmNamePattern().IsMatch(vm)
             ? vm
-            : throw BrokerRefusal.Bad($"bad VM name '{vm}'; use 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit");
+            : throw BrokerRefusal.Bad($"bad VM name '{BrokerRefusal.Printable(vm)}'; use 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit");
 
     public static TreePath ValidatePath(string? path) =>
         TreePath.TryParse(path, out var p, out var error) ? p.Value : throw BrokerRefusal.Bad(error);
@@ -149,7 +152,7 @@ public sealed partial class GrantService(BrokerStore store, TreeRoot tree)
     {
         if (!GrantIdPattern().IsMatch(grantId))
         {
-            throw BrokerRefusal.Bad($"bad grant id '{grantId}'; grant ids look like g_0123456789abcdef (see `spectrum-grant list`)");
+            throw BrokerRefusal.Bad($"bad grant id '{BrokerRefusal.Printable(grantId)}'; grant ids look like g_0123456789abcdef (see `spectrum-grant list`)");
         }
 
         return store.WriteAsync<IReadOnlyList<string>>(
@@ -167,7 +170,8 @@ public sealed partial class GrantService(BrokerStore store, TreeRoot tree)
             ct);
     }
 
-    [GeneratedRegex("^g_[0-9a-f]{16}$", RegexOptions.CultureInvariant)]
+    /// <summary>Grant ids, anchored with \A and \z (not ^ and $, which accept a trailing newline).</summary>
+    [GeneratedRegex(@"\Ag_[0-9a-f]{16}\z", RegexOptions.CultureInvariant)]
     private static partial Regex GrantIdPattern();
 
     /// <summary>Revokes every live grant of a VM, or only those at or below <paramref name="pathText"/>.</summary>
@@ -254,7 +258,7 @@ public sealed partial class GrantService(BrokerStore store, TreeRoot tree)
     {
         if (!GrantIdPattern().IsMatch(grantId))
         {
-            throw BrokerRefusal.Bad($"bad grant id '{grantId}'; grant ids look like g_0123456789abcdef (see `spectrum-grant list`)");
+            throw BrokerRefusal.Bad($"bad grant id '{BrokerRefusal.Printable(grantId)}'; grant ids look like g_0123456789abcdef (see `spectrum-grant list`)");
         }
 
         using var connection = store.Read();

@@ -45,7 +45,24 @@ public sealed class TreeRoot : IDisposable
     /// tree root): a file grant is checked against its directory, so that an editor's atomic
     /// save (write a temporary file, rename it over the original) keeps the grant working.
     /// </summary>
+    /// <remarks>
+    /// A transient error (EMFILE, ENFILE, ENOMEM, EINTR, EAGAIN) is a <see cref="BrokerRefusal"/> of
+    /// kind <see cref="RefusalKind.Unavailable"/>: it says nothing about the path, so callers must
+    /// neither record a grant stale nor answer 500 for it.
+    /// </remarks>
     public (string Kind, FileIdentity Identity, FileIdentity? Parent) ResolveWithParent(TreePath path)
+    {
+        try
+        {
+            return ResolveWithParentOrThrow(path);
+        }
+        catch (SysCallException e) when (BrokerRefusal.IsTransient(e.Errno))
+        {
+            throw BrokerRefusal.Unavailable(e.Errno);
+        }
+    }
+
+    private (string Kind, FileIdentity Identity, FileIdentity? Parent) ResolveWithParentOrThrow(TreePath path)
     {
         if (path.IsRoot)
         {

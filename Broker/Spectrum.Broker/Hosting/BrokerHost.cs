@@ -8,7 +8,7 @@ namespace Spectrum.Broker.Hosting;
 /// Composition root of the daemon: resolves paths, opens the state (refusing anything doubtful),
 /// reconciles the static policy, then serves the control API on its Unix socket.
 /// </summary>
-public static class BrokerHost
+public static partial class BrokerHost
 {
     /// <summary>Entry point of <c>spectrum-broker</c>: 0 after a clean shutdown, 1 when it cannot start, 2 on bad arguments.</summary>
     public static async Task<int> RunAsync(string[] argv)
@@ -51,6 +51,8 @@ public static class BrokerHost
     /// <summary>Builds the broker; throws <see cref="BrokerStartupException"/> (or a policy error) when it must not start.</summary>
     public static WebApplication Build(BrokerArgs args, Func<string, string?> env, TimeProvider time, Action<ILoggingBuilder>? logging = null)
     {
+        // Before anything is opened: the fd budgets (FdBudget) are fractions of this limit.
+        var fdLimit = FdBudget.Initialize();
         var checkout = BrokerPaths.FindCheckout();
         var policiesDir = BrokerPaths.ResolvePolicies(args, env, checkout);
         var policy = Spectrum.Policy.PolicyLoader.Load(policiesDir);
@@ -85,7 +87,16 @@ public static class BrokerHost
         builder.Services.AddSingleton(time);
         builder.Services.AddHostedService<ExpirySweeper>();
         builder.Services.AddHostedService<VmShutdown>();
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(paths.Socket));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxConcurrentConnections = FdBudget.MaxConnections;
+            k.Limits.MaxConcurrentUpgradedConnections = FdBudget.MaxConnections;
+            k.ListenUnixSocket(paths.Socket, listen =>
+            {
+                var limiter = new ConnectionLimiter(listen.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("Spectrum.Broker.Connections"));
+                listen.Use(next => limiter.Wrap(next));
+            });
+        });
         PrepareSocket(paths.Socket);
 
         var app = builder.Build();
@@ -102,6 +113,7 @@ public static class BrokerHost
         }
 
         ControlApi.Map(app, services);
+        LogFdLimit(services.Logger, fdLimit.Soft, fdLimit.Hard, FdBudget.TotalNodeFds, FdBudget.TotalHandles, FdBudget.TotalDirStreams, FdBudget.MaxConnectionsPerUid, FdBudget.MaxConnections);
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             // Anyone may connect: authorization is by SO_PEERCRED on each call, and refusals are audited.
@@ -151,6 +163,9 @@ public static class BrokerHost
             // Left for the next start to clean up.
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "File descriptor limit {Soft} (hard {Hard}); view budgets: {NodeFds} node fds, {Handles} handles, {DirStreams} directory streams; control connections: {PerUid} per uid, {Total} in all")]
+    private static partial void LogFdLimit(ILogger logger, ulong soft, ulong hard, int nodeFds, int handles, int dirStreams, int perUid, int total);
 
     private static void LogReady(ILogger logger, string socket, string tree, string stateDir, string policies) =>
         logger.LogInformation("Broker ready on {Socket}; tree {Tree}, state {StateDir}, policies {Policies}", socket, tree, stateDir, policies);

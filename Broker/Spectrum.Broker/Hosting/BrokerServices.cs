@@ -25,6 +25,7 @@ public sealed class BrokerServices : IDisposable
         Logger = logger;
         Grants = new GrantService(store, tree);
         Audit = new AuditLog(store);
+        Denials = new DenialAggregator(store, time, options.DenyInterval, logger);
         StartedAt = time.GetUtcNow();
         Tokens = null!;
         Policy = null!;
@@ -39,6 +40,9 @@ public sealed class BrokerServices : IDisposable
     public ILogger Logger { get; }
     public GrantService Grants { get; }
     public AuditLog Audit { get; }
+
+    /// <summary>Where refusals (data path and control API) are counted into bounded <c>deny</c> records.</summary>
+    internal DenialAggregator Denials { get; }
     public TokenService Tokens { get; private set; }
     public PolicyService Policy { get; private set; }
 
@@ -55,7 +59,7 @@ public sealed class BrokerServices : IDisposable
     /// <summary>Opens the state (lock, key, database), then reconciles the static policy.</summary>
     public static BrokerServices Open(BrokerPaths paths, Spectrum.Policy.PolicySet policy, TimeProvider time, ILogger logger, Vms.LauncherOptions? launcher = null)
     {
-        Directory.CreateDirectory(paths.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        EnsurePrivateStateDir(paths.StateDir);
         Directory.CreateDirectory(paths.RuntimeDir);
         var stateLock = LockState(paths.StateDir);
         try
@@ -95,6 +99,32 @@ public sealed class BrokerServices : IDisposable
         {
             stateLock.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Creates the state folder 0700, or refuses one that already exists and that another uid can
+    /// enter or that the broker does not own: broker.db holds every grant and audit record, and a
+    /// 0755 folder let any local user read them with sqlite3 (issue 14, item 8). Checked before
+    /// anything is written into the folder, so a refused start changes nothing.
+    /// </summary>
+    internal static void EnsurePrivateStateDir(string stateDir)
+    {
+        if (!Directory.Exists(stateDir))
+        {
+            Directory.CreateDirectory(stateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        var stat = Spectrum.Interop.Files.Stat(stateDir);
+        var euid = Spectrum.Interop.Files.EffectiveUid;
+        if (stat.Uid != euid)
+        {
+            throw new BrokerStartupException($"the state folder {stateDir} belongs to uid {stat.Uid}, not to the broker's uid {euid}; run `chown {euid} {stateDir}` and `chmod 700 {stateDir}`, or give another --state-dir");
+        }
+
+        if ((stat.Mode & 0b000_111_111) != 0)
+        {
+            throw new BrokerStartupException($"the state folder {stateDir} is open to other users (mode {Convert.ToString((int)(stat.Mode & 0xFFF), 8)}), who could read every grant and audit record; run `chmod 700 {stateDir}`");
         }
     }
 
@@ -168,6 +198,7 @@ public sealed class BrokerServices : IDisposable
     {
         Views?.Dispose();
         Tokens?.Dispose();
+        Denials.Dispose();
         Store.Dispose();
         Tree.Dispose();
         _lock.Dispose();

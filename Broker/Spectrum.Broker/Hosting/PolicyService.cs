@@ -68,7 +68,14 @@ public sealed class PolicyService(BrokerServices services, PolicySet startup)
     /// <summary>Reconciles the policy the broker started with; audited only when something changed.</summary>
     public void ApplyAtStart()
     {
-        services.Store.Write(tx => Apply(tx, "broker", Current, auditAlways: false));
+        try
+        {
+            services.Store.Write(tx => Apply(tx, "broker", Current, auditAlways: false));
+        }
+        catch (BrokerRefusal e) when (e.Kind == RefusalKind.Unavailable)
+        {
+            throw new BrokerStartupException($"cannot reconcile the policy at start: {e.Message}");
+        }
     }
 
     private PolicySet LoadOrRefuse()
@@ -153,8 +160,9 @@ public sealed class PolicyService(BrokerServices services, PolicySet startup)
 
             return (kind, identity, parent, GrantStates.Active, null);
         }
-        catch (BrokerRefusal e)
+        catch (BrokerRefusal e) when (e.Kind != RefusalKind.Unavailable)
         {
+            // A transient refusal (short of fds) propagates: the whole apply rolls back, nothing is marked stale.
             return (declared, null, null, GrantStates.Stale, $"{Relative(FileOf(grant))}: {e.Message.Split(';')[0]}");
         }
     }

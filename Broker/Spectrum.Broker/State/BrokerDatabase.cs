@@ -107,6 +107,7 @@ public sealed class BrokerDatabase
                 $"the database {path} is missing, but the state folder holds a root key from an earlier start; restore broker.db from a backup, or remove root.key too to start with empty state");
         }
 
+        PrivateFiles(path, create: !exists);
         var builder = new SqliteConnectionStringBuilder
         {
             DataSource = path,
@@ -132,6 +133,29 @@ public sealed class BrokerDatabase
         }
 
         return db;
+    }
+
+    /// <summary>
+    /// The database and its -wal and -shm side files are 0600: they hold every grant and audit
+    /// record. A new database is created empty 0600 before SQLite opens it, since SQLite gives the
+    /// side files the mode of the database file (not of the umask); files an older broker left
+    /// 0644 are narrowed to 0600 (their content is not touched).
+    /// </summary>
+    private static void PrivateFiles(string path, bool create)
+    {
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        if (create)
+        {
+            using var created = new FileStream(path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = Private });
+        }
+
+        foreach (var file in (ReadOnlySpan<string>)[path, path + "-wal", path + "-shm"])
+        {
+            if (File.Exists(file) && (File.GetUnixFileMode(file) & ~Private) != 0)
+            {
+                File.SetUnixFileMode(file, Private);
+            }
+        }
     }
 
     /// <summary>Opens a connection with the per-connection settings every connection needs.</summary>

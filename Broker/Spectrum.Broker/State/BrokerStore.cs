@@ -147,7 +147,11 @@ public sealed class WriteTransaction
 
     public T? Scalar<T>(string sql, object? args = null) => Connection.ExecuteScalar<T>(sql, args, Transaction);
 
-    /// <summary>Appends one audit record, chained to the one before.</summary>
+    /// <summary>
+    /// Appends one audit record, chained to the one before; <paramref name="path"/> and
+    /// <paramref name="detail"/> are cut to <see cref="AuditLimits.MaxPathBytes"/> and
+    /// <see cref="AuditLimits.MaxDetailBytes"/>.
+    /// </summary>
     public AuditRecord Audit(string actor, string action, string result, string? vm = null, string? path = null, string? rights = null, string? grantId = null, string? detail = null)
     {
         var record = new AuditRecord
@@ -157,11 +161,11 @@ public sealed class WriteTransaction
             Actor = actor,
             Vm = vm,
             Action = action,
-            Path = path,
+            Path = AuditLimits.Cap(path, AuditLimits.MaxPathBytes),
             Rights = rights,
             GrantId = grantId,
             Result = result,
-            Detail = detail,
+            Detail = AuditLimits.Cap(detail, AuditLimits.MaxDetailBytes),
             PrevHash = LastHash,
         };
         record = record with { Hash = record.ComputeHash(LastHash) };

@@ -20,7 +20,7 @@ public sealed record ViewLimits(int NodeFds = 4096, int Handles = 4096, int Dire
     public static ViewLimits Default { get; } = new();
 }
 
-/// <summary>The totals over every view of one broker, against caps derived from the broker's fd limit.</summary>
+/// <summary>The totals over every view of one broker, against caps derived from the broker's fd limit (<see cref="Hosting.FdBudget"/>).</summary>
 public sealed class ViewBudget
 {
     private long _nodeFds;
@@ -35,38 +35,6 @@ public sealed class ViewBudget
         MaxNodeFds = nodeFds;
         MaxHandles = handles;
         MaxDirectoryStreams = directoryStreams;
-    }
-
-    /// <summary>
-    /// The totals for this process, from its fd limit (RLIMIT_NOFILE, soft, as raised at start):
-    /// 40% for node fds, 30% for open files, 5% for open directories; the remaining quarter is
-    /// kept for SQLite, the control socket's connections, FUSE channels and child processes.
-    /// </summary>
-    public static ViewBudget ForProcess()
-    {
-        var limit = FdLimit();
-        return new ViewBudget(limit * 4 / 10, limit * 3 / 10, limit / 20);
-    }
-
-    /// <summary>The soft RLIMIT_NOFILE, from /proc/self/limits (1024 if it cannot be read).</summary>
-    internal static long FdLimit()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/self/limits"))
-            {
-                if (line.StartsWith("Max open files", StringComparison.Ordinal))
-                {
-                    var fields = line["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                    return long.TryParse(fields[0], out var soft) ? soft : 1024;
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-
-        return 1024;
     }
 
     /// <summary>No totals beyond the per-view limits (tests and benchmarks with one view).</summary>

@@ -11,7 +11,12 @@ internal interface IViewHost
     /// <summary>The tree, held as an O_PATH fd, and its owner (who owns files created through views).</summary>
     TreeRootInfo Tree { get; }
 
-    /// <summary>A refused operation, for the aggregated <c>deny</c> audit records: its scope (a grant root or a synthesized directory, as a tree path) and a sample name.</summary>
+    /// <summary>
+    /// A refused operation, for the aggregated <c>deny</c> audit records: counted per (VM,
+    /// operation, scope), the scope being a grant root or a synthesized directory as a tree path,
+    /// with <paramref name="sample"/> (a name below the scope) kept as an example. Called on the
+    /// data path: must not block.
+    /// </summary>
     void Denied(string vm, string op, string scope, ReadOnlySpan<byte> sample);
 
     /// <summary>A grant root no longer is what was granted (replaced or moved): the grant is stale.</summary>

@@ -20,7 +20,6 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
     private readonly BrokerServices _services;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, View> _views = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string Vm, string Op, string Path), int> _denials = [];
     private readonly HashSet<string> _staleReported = new(StringComparer.Ordinal);
 
     /// <summary>
@@ -29,13 +28,15 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
     /// (before the expiry sweep has written it). One delegate for all: reading it allocates nothing.
     /// </summary>
     private readonly Func<long> _nowMs;
-    private ITimer? _denialTimer;
     private bool _disposed;
 
     private sealed record View(ViewFileSystem FileSystem, FuseSession Session, string MountPoint, Dictionary<string, ViewGrant> Grants, ViewCallers Callers);
 
-    /// <summary>What all views together may hold (see <see cref="ViewBudget"/>).</summary>
+    /// <summary>What all views together may hold (see <see cref="ViewBudget"/>), from <see cref="FdBudget"/>.</summary>
     public ViewBudget Budget { get; }
+
+    /// <summary>What each view may hold, from <see cref="FdBudget"/>.</summary>
+    public ViewLimits Limits { get; }
 
     public ViewManager(BrokerServices services)
     {
@@ -43,7 +44,8 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
         _nowMs = () => _services.Store.NowMs;
         var treeStat = Files.Stat(services.Tree.Fd);
         Tree = new TreeRootInfo(services.Tree.Fd, treeStat.Uid, treeStat.Gid);
-        Budget = ViewBudget.ForProcess();
+        Budget = new ViewBudget(FdBudget.TotalNodeFds, FdBudget.TotalHandles, FdBudget.TotalDirStreams);
+        Limits = new ViewLimits(FdBudget.PerVmNodeFds, FdBudget.PerVmHandles, FdBudget.PerVmDirStreams);
     }
 
     /// <summary>Lets the device backend <paramref name="pid"/> (the VM's virtiofsd) use the VM's view.</summary>
@@ -80,8 +82,6 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
         {
             TryEnsure(vm.Name);
         }
-
-        _denialTimer = _services.Time.CreateTimer(_ => FlushDenials(), null, _services.Options.DenyInterval, _services.Options.DenyInterval);
     }
 
     /// <summary>The mount point of a VM's view.</summary>
@@ -130,6 +130,7 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
             {
                 NowMs = _nowMs,
                 Budget = Budget,
+                Limits = Limits,
             };
             var fs = new ViewFileSystem(vm, this, settings);
             var grants = new Dictionary<string, ViewGrant>(StringComparer.Ordinal);
@@ -304,48 +305,8 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
         return depth;
     }
 
-    /// <summary>Refusals are counted and written as one <c>deny</c> record per (VM, operation, scope) per interval.</summary>
-    public void Denied(string vm, string op, string scope, ReadOnlySpan<byte> sample)
-    {
-        var path = scope;
-        lock (_denials)
-        {
-            _denials[(vm, op, path)] = _denials.GetValueOrDefault((vm, op, path)) + 1;
-        }
-    }
-
-    /// <summary>Writes the aggregated denials of the last interval.</summary>
-    public void FlushDenials()
-    {
-        List<KeyValuePair<(string Vm, string Op, string Path), int>> batch;
-        lock (_denials)
-        {
-            if (_denials.Count == 0)
-            {
-                return;
-            }
-
-            batch = [.. _denials.OrderBy(d => d.Key.Vm, StringComparer.Ordinal).ThenBy(d => d.Key.Path, StringComparer.Ordinal).ThenBy(d => d.Key.Op, StringComparer.Ordinal)];
-            _denials.Clear();
-        }
-
-        try
-        {
-            _services.Store.Write(tx =>
-            {
-                foreach (var ((vm, op, path), count) in batch)
-                {
-                    tx.Audit($"vm:{vm}", AuditActions.Deny, "refused", vm, path, detail: $"{op} refused {count} time{(count == 1 ? "" : "s")} in the view");
-                }
-
-                return 0;
-            });
-        }
-        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or ObjectDisposedException or InvalidOperationException)
-        {
-            LogDenialsLost(_services.Logger, batch.Count, e);
-        }
-    }
+    /// <summary>Refusals go to the broker's <see cref="DenialAggregator"/>: one <c>deny</c> record per (VM, operation, scope) per interval.</summary>
+    public void Denied(string vm, string op, string scope, ReadOnlySpan<byte> sample) => _services.Denials.Denied(vm, op, scope, sample);
 
     /// <summary>
     /// A grant root was replaced or moved: the grant ends in this view at once and is recorded
@@ -395,8 +356,7 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
         }
 
         _services.Store.GrantsChanged -= OnGrantsChanged;
-        _denialTimer?.Dispose();
-        FlushDenials();
+        _services.Denials.Flush();
         foreach (var view in views)
         {
             view.Session.Dispose();
@@ -413,9 +373,6 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "View of {Vm}: {Message}")]
     private static partial void LogSession(ILogger logger, string vm, string message, Exception? e);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Could not record {Count} aggregated denials")]
-    private static partial void LogDenialsLost(ILogger logger, int count, Exception e);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Could not record grant {GrantId} as stale")]
     private static partial void LogStaleLost(ILogger logger, string grantId, Exception e);

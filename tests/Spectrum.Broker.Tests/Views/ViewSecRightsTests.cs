@@ -334,7 +334,7 @@ public sealed partial class ViewSecRightsTests(ViewSecFixture fixture) : IClassF
     }
 
     [Fact]
-    public async Task Denials_AreAggregatedPerVmGrantAndOperation_OneRecordWithTheCount()
+    public async Task Denials_AreAggregatedPerVmGrantAndOperation_OneRecordWithTheCountAndASample()
     {
         var a = fixture.NewArea("deny");
         await fixture.GrantAsync("deny", a, "ro");
@@ -359,7 +359,7 @@ public sealed partial class ViewSecRightsTests(ViewSecFixture fixture) : IClassF
 
         var denials = await fixture.DenialsAsync("deny");
         // Scoped by the grant the refused operation was under (the grant root), never by a path the
-        // guest can make as long or as many as it likes.
+        // guest can make as long or as many as it likes; the name is the sample.
         var writes = denials.Where(r => r.Path == a && r.Detail!.StartsWith("open-write", StringComparison.Ordinal)).ToList();
         var mkdirs = denials.Where(r => r.Path == a && r.Detail!.StartsWith("mkdir", StringComparison.Ordinal)).ToList();
 
@@ -369,8 +369,11 @@ public sealed partial class ViewSecRightsTests(ViewSecFixture fixture) : IClassF
         Assert.Equal(100, writes.Sum(r => Count(r.Detail)));
         Assert.All(writes, r => Assert.StartsWith("open-write refused", r.Detail, StringComparison.Ordinal));
         Assert.All(writes, r => Assert.Equal("refused", r.Result));
+        Assert.All(writes, r => Assert.EndsWith(", e.g. 'inside.txt'", r.Detail, StringComparison.Ordinal));
         Assert.InRange(mkdirs.Count, 1, 2);
         Assert.Equal(7, mkdirs.Sum(r => Count(r.Detail)));
+        Assert.All(mkdirs, r => Assert.Equal("mkdir refused", r.Detail![..13]));
+        Assert.All(mkdirs, r => Assert.EndsWith(", e.g. 'made'", r.Detail, StringComparison.Ordinal));
         Assert.DoesNotContain(denials, r => r.Path!.Contains("private", StringComparison.Ordinal));
         Assert.Empty(denials.Except(writes).Except(mkdirs));
         Assert.True((await fixture.Client.VerifyAuditAsync()).Ok);
