@@ -50,12 +50,20 @@ public enum Errno
     ESTALE = 116,
     EDQUOT = 122,
     ECANCELED = 125,
+}
 
+/// <summary>
+/// The errno names Linux gives a value another name already has. Kept out of <see cref="Errno"/>:
+/// an enum with two names for one value prints either (which one depends on the enum's other
+/// members), and logs and <see cref="SysCallException"/> must print the primary name.
+/// </summary>
+public static class ErrnoAliases
+{
     /// <summary>Linux defines ENOTSUP as EOPNOTSUPP.</summary>
-    ENOTSUP = EOPNOTSUPP,
+    public const Errno ENOTSUP = Errno.EOPNOTSUPP;
 
     /// <summary>Linux defines EWOULDBLOCK as EAGAIN.</summary>
-    EWOULDBLOCK = EAGAIN,
+    public const Errno EWOULDBLOCK = Errno.EAGAIN;
 }
 
 /// <summary>A failed system call: the call's name, the errno, and what it was about.</summary>

@@ -71,7 +71,7 @@ public sealed class LockTests : IDisposable
         using var a = _tree.Open("f", OpenFlags.ReadOnly);
         using var b = _tree.Open("f", OpenFlags.ReadOnly);
         Assert.Equal(Errno.OK, Posix.Flock(a, FlockOperation.Exclusive));
-        Assert.Equal(Errno.EWOULDBLOCK, Posix.Flock(b, FlockOperation.Shared | FlockOperation.NonBlocking));
+        Assert.Equal(ErrnoAliases.EWOULDBLOCK, Posix.Flock(b, FlockOperation.Shared | FlockOperation.NonBlocking));
         Assert.Equal(Errno.OK, Posix.Flock(a, FlockOperation.Unlock));
         Assert.Equal(Errno.OK, Posix.Flock(b, FlockOperation.Shared | FlockOperation.NonBlocking));
     }

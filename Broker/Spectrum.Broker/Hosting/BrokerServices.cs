@@ -60,7 +60,8 @@ public sealed class BrokerServices : IDisposable
     public static BrokerServices Open(BrokerPaths paths, Spectrum.Policy.PolicySet policy, TimeProvider time, ILogger logger, Vms.LauncherOptions? launcher = null)
     {
         EnsurePrivateStateDir(paths.StateDir);
-        Directory.CreateDirectory(paths.RuntimeDir);
+        // 0711 when made here: the control socket is reached by path, the folder is not listed (views live in vm/, 0700).
+        Directory.CreateDirectory(paths.RuntimeDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
         var stateLock = LockState(paths.StateDir);
         try
         {

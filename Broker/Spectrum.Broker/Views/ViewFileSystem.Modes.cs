@@ -12,7 +12,7 @@ internal sealed partial class ViewFileSystem
     /// <summary>
     /// Gives a newly created object exactly the mode the guest asked for: the request's mode less
     /// the request's umask (the guest process's), never the broker's own umask, which the host's
-    /// open/mkdir apply on top (and which the broker sets to 077 for its own files). The kernel
+    /// open/mkdir apply on top (whatever it is; the tests run the broker under 077 too). The kernel
     /// already masks the mode without FUSE_DONT_MASK (fs/fuse/dir.c) and sends the umask too; we
     /// apply it again (idempotent) and leave DONT_MASK off: it only matters to a filesystem that
     /// honours default ACLs, and a view supports none. Setuid/setgid never pass; a setgid bit the
