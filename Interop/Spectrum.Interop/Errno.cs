@@ -44,7 +44,6 @@ public enum Errno
     ENOTEMPTY = 39,
     ENODATA = 61,
     EOVERFLOW = 75,
-    ENOBUFS = 105,
     ENOTCONN = 107,
     ETIMEDOUT = 110,
     ESTALE = 116,
@@ -64,6 +63,18 @@ public static class ErrnoAliases
 
     /// <summary>Linux defines EWOULDBLOCK as EAGAIN.</summary>
     public const Errno EWOULDBLOCK = Errno.EAGAIN;
+}
+
+/// <summary>What an errno says about the call that failed.</summary>
+public static class ErrnoFacts
+{
+    /// <summary>
+    /// Errors that say nothing about the object asked for, only about this moment: the process is
+    /// short of fds or memory, or the call was interrupted or raced with a rename. A grant must
+    /// never be recorded stale, nor a request answered 500, because of one of these.
+    /// </summary>
+    public static bool IsTransient(this Errno errno) =>
+        errno is Errno.EMFILE or Errno.ENFILE or Errno.ENOMEM or Errno.EINTR or Errno.EAGAIN;
 }
 
 /// <summary>A failed system call: the call's name, the errno, and what it was about.</summary>

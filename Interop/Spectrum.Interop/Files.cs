@@ -134,37 +134,14 @@ public static class Files
     }
 
     /// <summary>Device, inode and file handle of an open fd.</summary>
-    public static unsafe FileIdentity Identify(SafeFd fd)
+    public static FileIdentity Identify(SafeFd fd)
     {
         var stat = Stat(fd);
-        const int MaxHandle = 128;
-        // struct file_handle { u32 handle_bytes; i32 handle_type; u8 f_handle[]; }
-        var buffer = stackalloc byte[8 + MaxHandle];
-        *(uint*)buffer = MaxHandle;
-        int mountId;
-        var added = false;
-        try
-        {
-            fd.DangerousAddRef(ref added);
-            // safe because: buffer holds the 8-byte header plus MaxHandle bytes, as handle_bytes says.
-            var rc = Libc.name_to_handle_at((int)fd.DangerousGetHandle(), "", buffer, &mountId, Libc.AT_EMPTY_PATH);
-            if (rc != 0)
-            {
-                // EOPNOTSUPP: the filesystem has no handles; dev+ino still identify the file.
-                return new FileIdentity(stat.Dev, stat.Ino, 0, null);
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                fd.DangerousRelease();
-            }
-        }
-
-        var length = (int)Math.Min(*(uint*)buffer, MaxHandle);
-        var type = *(int*)(buffer + 4);
-        return new FileIdentity(stat.Dev, stat.Ino, type, new ReadOnlySpan<byte>(buffer + 8, length).ToArray());
+        Span<byte> handle = stackalloc byte[Posix.MaxHandleSize];
+        // EOPNOTSUPP: the filesystem has no handles; dev+ino still identify the file.
+        return Posix.GetHandle(fd, handle, out var type, out var length) == Errno.OK
+            ? new FileIdentity(stat.Dev, stat.Ino, type, handle[..length].ToArray())
+            : new FileIdentity(stat.Dev, stat.Ino, 0, null);
     }
 
     /// <summary>Renames without replacing an existing target (renameat2 RENAME_NOREPLACE): atomic create-once.</summary>

@@ -78,9 +78,6 @@ internal static partial class Libc
     internal static unsafe partial int statx(int dirfd, string path, int flags, uint mask, Statx* buf);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static unsafe partial int name_to_handle_at(int dirfd, string path, byte* handle, int* mountId, int flags);
-
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int renameat2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags);
 
     [LibraryImport("libc")]

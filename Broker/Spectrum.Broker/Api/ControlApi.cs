@@ -185,7 +185,7 @@ public static partial class ControlApi
             IOException io when io.HResult is > 0 and < 4096 => (Spectrum.Interop.Errno)io.HResult,
             _ => (Spectrum.Interop.Errno?)null,
         };
-        return errno is { } n && BrokerRefusal.IsTransient(n) ? n : null;
+        return errno is { } n && Spectrum.Interop.ErrnoFacts.IsTransient(n) ? n : null;
     }
 
     private static string Actor(HttpContext context) =>

@@ -37,15 +37,7 @@ public sealed class BrokerRefusal(RefusalKind kind, string message) : Exception(
 
     public static BrokerRefusal LaunchFailed(string message) => new(RefusalKind.LaunchFailed, message);
 
-    /// <summary>
-    /// Errors that say nothing about the object asked for, only about this moment: a grant must
-    /// never be recorded stale, nor a request answered 500, because of one of these.
-    /// </summary>
-    public static bool IsTransient(Spectrum.Interop.Errno errno) =>
-        errno is Spectrum.Interop.Errno.EMFILE or Spectrum.Interop.Errno.ENFILE or Spectrum.Interop.Errno.ENOMEM
-            or Spectrum.Interop.Errno.EINTR or Spectrum.Interop.Errno.EAGAIN;
-
-    /// <summary>The refusal for a transient <paramref name="errno"/> (see <see cref="IsTransient"/>): 503, nothing changed.</summary>
+    /// <summary>The refusal for a transient <paramref name="errno"/> (see <see cref="Spectrum.Interop.ErrnoFacts.IsTransient"/>): 503, nothing changed.</summary>
     public static BrokerRefusal Unavailable(Spectrum.Interop.Errno errno) => new(
         RefusalKind.Unavailable,
         errno switch

@@ -56,7 +56,7 @@ public sealed class TreeRoot : IDisposable
         {
             return ResolveWithParentOrThrow(path);
         }
-        catch (SysCallException e) when (BrokerRefusal.IsTransient(e.Errno))
+        catch (SysCallException e) when (e.Errno.IsTransient())
         {
             throw BrokerRefusal.Unavailable(e.Errno);
         }

@@ -14,9 +14,12 @@ namespace Spectrum.Broker.Views;
 /// </param>
 /// <param name="Handles">Files a VM may hold open through its view; the next open answers EMFILE.</param>
 /// <param name="DirectoryStreams">Directories a VM may hold open; the next opendir answers EMFILE.</param>
-public sealed record ViewLimits(int NodeFds = 4096, int Handles = 4096, int DirectoryStreams = 512)
+public sealed record ViewLimits(
+    int NodeFds = Hosting.FdBudget.PerVmNodeFdCap,
+    int Handles = Hosting.FdBudget.PerVmHandleCap,
+    int DirectoryStreams = Hosting.FdBudget.PerVmDirStreamCap)
 {
-    /// <summary>The defaults: 4096 node fds, 4096 open files and 512 open directories per VM.</summary>
+    /// <summary>The defaults: <see cref="Hosting.FdBudget"/>'s per-VM caps (4096 node fds, 4096 open files, 512 open directories).</summary>
     public static ViewLimits Default { get; } = new();
 }
 
@@ -63,7 +66,8 @@ public sealed class ViewBudget
 
     internal void ReturnDirectoryStream() => Interlocked.Decrement(ref _directoryStreams);
 
-    private static bool TryTake(ref long count, long max)
+    /// <summary>Counts one more against <paramref name="max"/>; false (nothing counted) when it is reached.</summary>
+    internal static bool TryTake(ref long count, long max)
     {
         if (Interlocked.Increment(ref count) <= max)
         {

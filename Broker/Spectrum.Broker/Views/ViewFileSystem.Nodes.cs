@@ -31,8 +31,6 @@ internal sealed partial class ViewFileSystem
     private readonly Dictionary<NodeName, ViewNode>.AlternateLookup<NodeNameRef> _syntheticRef;
     private readonly ConcurrentQueue<ViewNode> _closeLater = new();
     private readonly Lock _trimLock = new();
-    private readonly bool _canReopen;
-
     /// <summary>The tree root opened for reading: open_by_handle_at's mount fd (it refuses O_PATH fds); null when handles cannot be reopened.</summary>
     private readonly SafeFd? _mountFd;
     private long _nodeFds;
@@ -311,7 +309,7 @@ internal sealed partial class ViewFileSystem
     /// </summary>
     private void TrimNodeFds()
     {
-        if (!_canReopen || !_trimLock.TryEnter())
+        if (_mountFd is null || !_trimLock.TryEnter())
         {
             return;
         }

@@ -106,7 +106,6 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         _cacheMs = (long)settings.CacheTimeout.TotalMilliseconds;
         _syntheticRef = _synthetic.GetAlternateLookup<NodeNameRef>();
         _mountFd = ProbeReopen(host.Tree.Fd);
-        _canReopen = _mountFd is not null;
         _syntheticRoot = new ViewNode(FuseSession.RootKey, null, [], [], null, true, 0, GrantTable.SyntheticIno("."));
         _syntheticRoot.AddReference();
         _root = _syntheticRoot;
@@ -196,7 +195,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
                 return;
             }
         }
-        else if (!IsTransient(e))
+        else if (!e.IsTransient())
         {
             foreach (var grant in live)
             {
@@ -204,16 +203,10 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             }
         }
 
-        // A transient failure (out of fds or memory) ends nothing: the next grant change binds the root again.
+        // A transient failure (ErrnoFacts.IsTransient: out of fds or memory) ends nothing: the next grant change binds the root again.
         fd?.Dispose();
         Rebind(_syntheticRoot, current);
     }
-
-    /// <summary>
-    /// Errors that say the broker is short of something (fds, memory) or was interrupted, not that
-    /// a grant root changed: they are answered as they are and never make a grant stale.
-    /// </summary>
-    private static bool IsTransient(Errno e) => e is Errno.EMFILE or Errno.ENFILE or Errno.ENOMEM or Errno.EINTR or Errno.EAGAIN or Errno.ENOBUFS;
 
     private void Rebind(ViewNode root, ViewNode previous)
     {
@@ -502,8 +495,8 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             var e = Posix.OpenBeneath(_host.Tree.Fd, grant.PathBytes, OpenFlags.Path, 0, out fd);
             if (e != Errno.OK)
             {
-                stale = IsTransient(e) ? null : $"the grant root cannot be reached ({e})";
-                return IsTransient(e) ? e : Errno.ENOENT;
+                stale = e.IsTransient() ? null : $"the grant root cannot be reached ({e})";
+                return e.IsTransient() ? e : Errno.ENOENT;
             }
 
             e = Posix.Stat(fd!, out st);
@@ -512,7 +505,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             {
                 fd!.Dispose();
                 fd = null;
-                if (e != Errno.OK && IsTransient(e))
+                if (e != Errno.OK && e.IsTransient())
                 {
                     return e;
                 }
@@ -540,8 +533,8 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
             if (e != Errno.OK)
             {
-                stale = IsTransient(e) ? null : $"the directory of the granted file cannot be reached ({e})";
-                return IsTransient(e) ? e : Errno.ENOENT;
+                stale = e.IsTransient() ? null : $"the directory of the granted file cannot be reached ({e})";
+                return e.IsTransient() ? e : Errno.ENOENT;
             }
 
             if (!SameObject(dirFd, st, grant.ParentIdentity.Value))
@@ -562,7 +555,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             }
 
             // Absent (or transient): the directory holds, so the grant does.
-            return e == Errno.OK ? Errno.OK : IsTransient(e) ? e : Errno.ENOENT;
+            return e == Errno.OK ? Errno.OK : e.IsTransient() ? e : Errno.ENOENT;
         }
         finally
         {
@@ -1008,10 +1001,8 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     private Errno TakeHandleSlot(bool directory)
     {
         ref var count = ref directory ? ref _openDirectories : ref _openHandles;
-        var limit = directory ? _settings.Limits.DirectoryStreams : _settings.Limits.Handles;
-        if (Interlocked.Increment(ref count) > limit)
+        if (!ViewBudget.TryTake(ref count, directory ? _settings.Limits.DirectoryStreams : _settings.Limits.Handles))
         {
-            Interlocked.Decrement(ref count);
             return Errno.EMFILE;
         }
 

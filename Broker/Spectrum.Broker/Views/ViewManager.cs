@@ -49,27 +49,17 @@ internal sealed partial class ViewManager : IViewHost, IDisposable
     }
 
     /// <summary>Lets the device backend <paramref name="pid"/> (the VM's virtiofsd) use the VM's view.</summary>
-    public void AllowBackend(string vm, int pid)
-    {
-        View? view;
-        lock (_lock)
-        {
-            _views.TryGetValue(vm, out view);
-        }
-
-        view?.Callers.Allow(pid);
-    }
+    public void AllowBackend(string vm, int pid) => CallersOf(vm)?.Allow(pid);
 
     /// <summary>Shuts an exited backend out of the VM's view (its pid may be reused by anyone).</summary>
-    public void DisallowBackend(string vm, int pid)
+    public void DisallowBackend(string vm, int pid) => CallersOf(vm)?.Disallow(pid);
+
+    private ViewCallers? CallersOf(string vm)
     {
-        View? view;
         lock (_lock)
         {
-            _views.TryGetValue(vm, out view);
+            return _views.TryGetValue(vm, out var view) ? view.Callers : null;
         }
-
-        view?.Callers.Disallow(pid);
     }
 
     public TreeRootInfo Tree { get; }
