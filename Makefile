@@ -5,7 +5,8 @@ PREFIX ?= /usr/local
 CONFIGURATION ?= Release
 DOTNET ?= dotnet
 APT_PACKAGES := sqlite3 curl util-linux fuse3 libfuse3-dev pkg-config gcc linux-libc-dev fio \
-	qemu-system-x86 busybox-static cpio xz-utils
+	qemu-system-x86 busybox-static cpio xz-utils afl++ \
+	xvfb dbus xdg-desktop-portal-gtk xdotool imagemagick
 STAMP := .state/.deps-installed
 # The demo guest the example policies boot (policies/vms/*.toml: kernel = "images/vmlinuz"), and
 # the guest the end-to-end tests boot: a Debian cloud kernel and a busybox initramfs.
@@ -21,7 +22,11 @@ all: build
 # fuse3 (fusermount3 for unprivileged mounts), libfuse3-dev, pkg-config and gcc (struct layouts are
 # checked against <linux/fuse.h>; the benchmark compiles libfuse's passthrough_ll), fio (benchmarks),
 # qemu-system-x86 (QEMU and /usr/lib/qemu/virtiofsd for the guest tests), busybox-static, cpio and
-# xz-utils (tests/guest/build-guest.sh builds the test guest's initramfs from Debian packages).
+# xz-utils (tests/guest/build-guest.sh builds the test guest's initramfs from Debian packages),
+# afl++ (tests/fuzz/run.sh fuzzes the portal channel's wire reader with afl-fuzz over SharpFuzz),
+# xvfb, dbus, xdg-desktop-portal-gtk, xdotool and imagemagick (the portal tests show the real GTK
+# file dialog on a headless X server and a private session bus, drive it with xdotool's keystrokes
+# and keep a screenshot taken with ImageMagick's import).
 $(STAMP): Makefile
 	@mkdir -p .state
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -32,8 +37,10 @@ $(STAMP): Makefile
 	fi
 	@touch $@
 
+# Packages, and the dotnet tools in .config/dotnet-tools.json (sharpfuzz, for tests/fuzz/run.sh).
 deps: $(STAMP)
 	$(DOTNET) restore Spectrum.sln
+	$(DOTNET) tool restore
 
 build: deps
 	$(DOTNET) build Spectrum.sln -c $(CONFIGURATION) --no-restore

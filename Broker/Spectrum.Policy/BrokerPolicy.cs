@@ -37,6 +37,27 @@ public sealed record BrokerPolicy
     /// <summary><c>[grants] expiry_sweep</c>: how often expired grants are swept. Default: 30s.</summary>
     public TimeSpan ExpirySweep { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The portal backend asked for the host's file dialog when broker.toml names none.</summary>
+    public const string DefaultPortalBackend = "org.freedesktop.impl.portal.desktop.gtk";
+
+    /// <summary>
+    /// <c>[portal] bus</c>: the D-Bus address of the session bus that has the host's file dialog
+    /// (<c>unix:path=/run/user/1000/bus</c>). Default: null, meaning <c>DBUS_SESSION_BUS_ADDRESS</c>.
+    /// </summary>
+    public string? PortalBus { get; init; }
+
+    /// <summary>
+    /// <c>[portal] backend</c>: the bus name of the <c>org.freedesktop.impl.portal.FileChooser</c>
+    /// backend. Default: <see cref="DefaultPortalBackend"/>.
+    /// </summary>
+    public string PortalBackend { get; init; } = DefaultPortalBackend;
+
+    /// <summary>
+    /// <c>[portal] command</c>: a program (absolute path) and its arguments that shows a dialog
+    /// and prints the chosen paths, used instead of D-Bus when not empty. Default: empty.
+    /// </summary>
+    public IReadOnlyList<string> PortalCommand { get; init; } = EquatableList<string>.Empty;
+
     /// <summary>The file these settings came from, or null when defaults were used.</summary>
     public string? File { get; init; }
 }

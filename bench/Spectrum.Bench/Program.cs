@@ -18,6 +18,11 @@ if (args.Length > 0 && args[0] == "guest-io")
     return await GuestIo.RunAsync(args).ConfigureAwait(false);
 }
 
+if (args.Length > 0 && args[0] == "portal")
+{
+    return await PortalRoundTrip.RunAsync(args).ConfigureAwait(false);
+}
+
 if (args.Length > 0 && args[0] == "launcher")
 {
     return await LauncherOverhead.RunAsync(args).ConfigureAwait(false);

@@ -15,6 +15,16 @@ public sealed record GrantSpec
     public string Source { get; init; } = GrantSources.Cli;
     public string? SourceDetail { get; init; }
     public string? Parent { get; init; }
+
+    /// <summary>
+    /// A named slot (the portal's SaveFile and SaveFiles): the name may not exist yet. When it is
+    /// absent, the grant is a file grant on that name in an existing directory (the directory's
+    /// identity is recorded, the file has none yet), it is not stale, and its rights must include
+    /// <c>create</c>; the view lets the guest create exactly that name, and scratch files next to
+    /// it for write-temp-then-rename saves. An existing name must be a regular file, as for any
+    /// file grant. The CLI never sets it: a mistyped path there still fails.
+    /// </summary>
+    public bool MayNotExist { get; init; }
 }
 
 /// <summary>A VM the broker knows.</summary>
@@ -69,13 +79,37 @@ public sealed partial class GrantService(BrokerStore store, TreeRoot tree)
     /// <summary>Creates a grant after checking every input and resolving its root in the tree.</summary>
     public Task<GrantRow> GrantAsync(string actor, GrantSpec spec, CancellationToken ct = default)
     {
+        var insert = Prepare(spec);
+        return store.WriteAsync(tx => insert(tx, actor), ct);
+    }
+
+    /// <summary>
+    /// Creates several grants in one transaction (the picks of one portal dialog): every spec is
+    /// checked and resolved first, so either all of them are granted or none is.
+    /// </summary>
+    public Task<IReadOnlyList<GrantRow>> GrantAllAsync(string actor, IReadOnlyList<GrantSpec> specs, CancellationToken ct = default)
+    {
+        var inserts = specs.Select(Prepare).ToList();
+        return store.WriteAsync<IReadOnlyList<GrantRow>>(tx => inserts.Select(insert => insert(tx, actor)).ToList(), ct);
+    }
+
+    /// <summary>Validates <paramref name="spec"/> and resolves its root; returns the insert to run in a write transaction.</summary>
+    private Func<WriteTransaction, string, GrantRow> Prepare(GrantSpec spec)
+    {
         var vm = ValidateVm(spec.Vm);
         var path = ValidatePath(spec.Path);
         var rights = ValidateRights(spec.Rights);
         var expires = ValidateDuration(spec.Expires);
-        var (kind, identity, parent) = tree.ResolveWithParent(path);
-        return store.WriteAsync(tx => Insert(tx, actor, vm, path, kind, rights, expires is null ? null : tx.NowMs + (long)expires.Value.TotalMilliseconds, spec, identity, parentIdentity: parent), ct);
+        var (kind, identity, parent) = spec.MayNotExist ? tree.ResolveSlot(path) : Resolved(tree.ResolveWithParent(path));
+        if (identity is null && (rights & Capabilities.Rights.Create) == 0)
+        {
+            throw BrokerRefusal.Bad($"'{path}' does not exist in the tree {tree.Path}, and a grant for a name that does not exist yet needs the create right (rights {RightsText.Format(rights)}); grant rw or add create, or create the file first");
+        }
+
+        return (tx, actor) => Insert(tx, actor, vm, path, kind, rights, expires is null ? null : tx.NowMs + (long)expires.Value.TotalMilliseconds, spec, identity, parentIdentity: parent);
     }
+
+    private static (string Kind, Interop.FileIdentity? Identity, Interop.FileIdentity? Parent) Resolved((string Kind, Interop.FileIdentity Identity, Interop.FileIdentity? Parent) r) => r;
 
     /// <summary>Inserts a grant row and its audit record inside <paramref name="tx"/>.</summary>
     internal static GrantRow Insert(WriteTransaction tx, string actor, string vm, TreePath path, string kind, Rights rights, long? expiresAtMs, GrantSpec spec, Interop.FileIdentity? identity, string state = GrantStates.Active, string? reason = null, Interop.FileIdentity? parentIdentity = null)

@@ -62,6 +62,87 @@ public sealed class TreeRoot : IDisposable
         }
     }
 
+    /// <summary>
+    /// Like <see cref="ResolveWithParent"/> for a named slot (<see cref="GrantSpec.MayNotExist"/>):
+    /// the directory must exist (its identity is returned), the name need not. An absent name is a
+    /// file grant with no identity of its own (null); an existing one must be a regular file.
+    /// </summary>
+    public (string Kind, FileIdentity? Identity, FileIdentity? Parent) ResolveSlot(TreePath path)
+    {
+        try
+        {
+            return ResolveSlotOrThrow(path);
+        }
+        catch (SysCallException e) when (e.Errno.IsTransient())
+        {
+            throw BrokerRefusal.Unavailable(e.Errno);
+        }
+    }
+
+    private (string Kind, FileIdentity? Identity, FileIdentity? Parent) ResolveSlotOrThrow(TreePath path)
+    {
+        if (path.IsRoot)
+        {
+            throw BrokerRefusal.Bad("the tree root is a directory and cannot be a slot for a new file; name a file inside a folder");
+        }
+
+        var slash = path.Value.LastIndexOf('/');
+        var folder = slash < 0 ? "." : path.Value[..slash];
+        SafeFd? directory = null;
+        try
+        {
+            if (slash >= 0)
+            {
+                try
+                {
+                    directory = Files.OpenBeneath(Fd, folder);
+                }
+                catch (SysCallException e) when (e.Errno is Errno.ENOENT or Errno.ENOTDIR)
+                {
+                    throw BrokerRefusal.NotFound($"the folder '{folder}' of '{path}' does not exist in the tree {Path}; create the folder first, or check the spelling (paths are relative to the tree)");
+                }
+                catch (SysCallException e) when (e.Errno is Errno.ELOOP or Errno.EXDEV)
+                {
+                    throw BrokerRefusal.Bad($"the folder '{folder}' of '{path}' cannot be granted: {e.Message.Split(": ", 2)[^1]}; grant the real path, not one through a symlink or mount point");
+                }
+            }
+
+            var dirFd = directory ?? Fd;
+            if (!Files.Stat(dirFd).IsDirectory)
+            {
+                throw BrokerRefusal.NotFound($"'{folder}' in the tree {Path} is not a folder, so '{path}' cannot be made there; name a file inside a folder");
+            }
+
+            var parent = Files.Identify(dirFd);
+            var name = slash < 0 ? path.Value : path.Value[(slash + 1)..];
+            var e2 = Posix.OpenAt(dirFd, System.Text.Encoding.UTF8.GetBytes(name), OpenFlags.Path, 0, out var leaf);
+            if (e2 == Errno.ENOENT)
+            {
+                return (GrantKinds.File, null, parent);
+            }
+
+            if (e2 != Errno.OK)
+            {
+                throw e2.IsTransient() ? BrokerRefusal.Unavailable(e2) : BrokerRefusal.Bad($"'{path}' cannot be granted: {e2}");
+            }
+
+            using (leaf)
+            {
+                var stat = Files.Stat(leaf!);
+                if (!stat.IsRegular)
+                {
+                    throw BrokerRefusal.Bad($"'{path}' is {(stat.IsDirectory ? "a folder" : stat.IsSymlink ? "a symlink" : "a device, FIFO or socket")}; a slot for saving can only be a regular file or a name that does not exist yet");
+                }
+
+                return (GrantKinds.File, Files.Identify(leaf!), parent);
+            }
+        }
+        finally
+        {
+            directory?.Dispose();
+        }
+    }
+
     private (string Kind, FileIdentity Identity, FileIdentity? Parent) ResolveWithParentOrThrow(TreePath path)
     {
         if (path.IsRoot)

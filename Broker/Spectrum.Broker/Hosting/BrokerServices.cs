@@ -30,6 +30,7 @@ public sealed class BrokerServices : IDisposable
         Tokens = null!;
         Policy = null!;
         Vms = null!;
+        Portal = null!;
     }
 
     public BrokerPaths Paths { get; }
@@ -48,6 +49,9 @@ public sealed class BrokerServices : IDisposable
 
     /// <summary>The running guests.</summary>
     internal Vms.VmService Vms { get; private set; }
+
+    /// <summary>The per-VM portal channels and the host file dialog they lead to.</summary>
+    internal Portal.PortalService Portal { get; private set; }
 
     /// <summary>The per-VM views; mounted by <see cref="StartViews"/>.</summary>
     internal Views.ViewManager? Views { get; private set; }
@@ -92,6 +96,7 @@ public sealed class BrokerServices : IDisposable
             services.Tokens = new TokenService(services, keys);
             services.Policy = new PolicyService(services, policy);
             services.Policy.ApplyAtStart();
+            services.Portal = new Spectrum.Broker.Portal.PortalService(services, Spectrum.Broker.Portal.Dialog.HostDialogs.Create(policy.Broker, logger));
             services.Vms = new Vms.VmService(services, launcher ?? new Vms.LauncherOptions());
             services.Vms.RecoverAfterCrash();
             return services;
@@ -197,6 +202,8 @@ public sealed class BrokerServices : IDisposable
 
     public void Dispose()
     {
+        // Channels first: closing them closes the host dialogs they still have open.
+        Portal?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         Views?.Dispose();
         Tokens?.Dispose();
         Denials.Dispose();

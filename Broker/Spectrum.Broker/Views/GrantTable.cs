@@ -133,6 +133,9 @@ public sealed class TableNode
     /// </summary>
     public ViewGrant[] Covering { get; internal set; } = [];
 
+    /// <summary>The file grants with <c>create</c> rooted in this node's children (named slots): made once per table, usually empty.</summary>
+    public ViewGrant[] CreatableFileGrants { get; internal set; } = [];
+
     /// <summary>The node's path in the tree ("." for the root), for audit records.</summary>
     public string Path { get; internal set; } = ".";
 
@@ -284,6 +287,7 @@ public sealed class GrantTable
             above = [.. node.Grants.Where(g => g.IsDirectory), .. above];
         }
 
+        node.CreatableFileGrants = [.. node.Children.SelectMany(c => c.Grants).Where(g => !g.IsDirectory && (g.Rights & Rights.Create) != 0)];
         foreach (var child in node.Children)
         {
             var name = Encoding.UTF8.GetString(child.Name);

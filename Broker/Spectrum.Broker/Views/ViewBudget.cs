@@ -19,6 +19,14 @@ public sealed record ViewLimits(
     int Handles = Hosting.FdBudget.PerVmHandleCap,
     int DirectoryStreams = Hosting.FdBudget.PerVmDirStreamCap)
 {
+    /// <summary>
+    /// Scratch files (write-temp-then-rename saves next to a named slot: ViewFileSystem.Slots.cs)
+    /// one slot grant may have live at once; the next create answers EDQUOT. An editor's save needs
+    /// one or two (LibreOffice, GLib's g_file_replace, vim's backup); 16 leaves room for a retry
+    /// after a crash without letting a guest fill the host folder with hidden files.
+    /// </summary>
+    public const int ScratchFilesPerSlot = 16;
+
     /// <summary>The defaults: <see cref="Hosting.FdBudget"/>'s per-VM caps (4096 node fds, 4096 open files, 512 open directories).</summary>
     public static ViewLimits Default { get; } = new();
 }

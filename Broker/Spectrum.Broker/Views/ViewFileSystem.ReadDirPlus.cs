@@ -39,16 +39,17 @@ internal sealed partial class ViewFileSystem
         }
 
         return h.SyntheticEntries is { } children
-            ? ListSynthetic(h.Node, children, offset, ref entries)
+            ? ListSynthetic(h.Node, children, h.ScratchEntries, offset, ref entries)
             : ListBacked(h, offset, ref entries);
     }
 
-    private Errno ListSynthetic(ViewNode dir, TableNode[] children, ulong offset, ref FuseDirectoryWriter entries)
+    private Errno ListSynthetic(ViewNode dir, TableNode[] children, (byte[] Name, ulong Ino)[] scratch, ulong offset, ref FuseDirectoryWriter entries)
     {
         // Lookups only while the directory still leads somewhere: a node made under it now would be orphaned.
         var lookUp = entries.IsPlus && Live(dir.Key) == dir;
         var at = lookUp ? TableAt(dir) : null;
-        for (var i = offset; i < (ulong)children.Length + 2; i++)
+        var total = (ulong)children.Length + 2;
+        for (var i = offset; i < total + (ulong)scratch.Length; i++)
         {
             var next = i + 1;
             bool added;
@@ -58,21 +59,28 @@ internal sealed partial class ViewFileSystem
             }
             else
             {
-                var child = children[(int)(i - 2)];
-                if (!entries.HasRoomFor(child.Name.Length))
+                // The table's children, then the scratch files (ViewFileSystem.Slots.cs): cookies stay the positions in the list fixed at opendir.
+                var isScratch = i >= total;
+                var name = isScratch ? scratch[(int)(i - total)].Name : children[(int)(i - 2)].Name;
+                if (!entries.HasRoomFor(name.Length))
                 {
                     break;
                 }
 
                 var entry = default(FuseEntryOut);
-                if (lookUp && LookupIn(dir, at, child.Name, ref entry) == Errno.OK)
+                if (lookUp && LookupIn(dir, at, name, ref entry) == Errno.OK)
                 {
-                    added = entries.TryAdd(child.Name, entry, next);
+                    added = entries.TryAdd(name, entry, next);
+                }
+                else if (isScratch)
+                {
+                    added = entries.TryAdd(name, scratch[(int)(i - total)].Ino, DtReg, next);
                 }
                 else
                 {
-                    var (ino, type) = SyntheticDirent(child);
-                    added = entries.TryAdd(child.Name, ino, type, next);
+                    var (ino, type, absent) = SyntheticDirent(children[(int)(i - 2)]);
+                    // A file grant whose file does not exist now (a named slot not saved yet) is not listed: lookups answer ENOENT for it.
+                    added = absent || entries.TryAdd(name, ino, type, next);
                 }
             }
 
@@ -90,7 +98,7 @@ internal sealed partial class ViewFileSystem
     /// the host object's (the grant's kind if it cannot be reached now); for a synthesized ancestor,
     /// its own.
     /// </summary>
-    private (ulong Ino, uint Type) SyntheticDirent(TableNode child)
+    private (ulong Ino, uint Type, bool Absent) SyntheticDirent(TableNode child)
     {
         ViewGrant? grant = null;
         foreach (var g in child.Grants)
@@ -104,21 +112,22 @@ internal sealed partial class ViewFileSystem
 
         if (grant is null)
         {
-            return (child.SyntheticIno, DtDir);
+            return (child.SyntheticIno, DtDir, false);
         }
 
-        if (Posix.OpenBeneath(_host.Tree.Fd, grant.PathBytes, OpenFlags.Path, 0, out var fd) == Errno.OK)
+        var e = Posix.OpenBeneath(_host.Tree.Fd, grant.PathBytes, OpenFlags.Path, 0, out var fd);
+        if (e == Errno.OK)
         {
             using (fd)
             {
                 if (Posix.Stat(fd!, out var st) == Errno.OK && (grant.IsDirectory ? st.IsDirectory : st.IsRegular))
                 {
-                    return (st.Ino, st.IsDirectory ? DtDir : DtReg);
+                    return (st.Ino, st.IsDirectory ? DtDir : DtReg, false);
                 }
             }
         }
 
-        return (child.SyntheticIno, grant.IsDirectory ? DtDir : DtReg);
+        return (child.SyntheticIno, grant.IsDirectory ? DtDir : DtReg, e == Errno.ENOENT && !grant.IsDirectory && child.Children.Length == 0);
     }
 
     // Fully optimized from the first call: a listing runs this loop a thousand times per request

@@ -129,6 +129,9 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             _table = table;
             BindRoot(table.Root);
         }
+
+        // Scratch files of slot grants that ended go with them (the grant table refresh is how the view learns).
+        RemoveScratch(all: false);
     }
 
     /// <summary>Every node the kernel holds, for invalidation after a grant change.</summary>
@@ -270,7 +273,9 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
     private void FillSynthetic(ViewNode node, ref FuseAttr attr)
     {
         attr.Ino = node.Ino;
-        attr.Mode = SIfDir | 0x16D; // 0555: synthesized ancestors are read-only
+        // 0555: synthesized ancestors are read-only; 0755 where a named slot may be created (the
+        // guest's kernel checks these bits itself under virtio-fs, which mounts default_permissions).
+        attr.Mode = SIfDir | (TableAt(node) is { } t && HoldsCreatableSlot(t) ? 0x1EDu : 0x16Du);
         attr.Nlink = 2;
         attr.Uid = _settings.GuestUid;
         attr.Gid = _settings.GuestGid;
@@ -415,6 +420,16 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             return Errno.OK;
         }
 
+        if (_scratchCount > 0 && at is not null && (tableChild is null || !LeadsToLiveGrant(tableChild)))
+        {
+            // A scratch file next to a slot (ViewFileSystem.Slots.cs): its name is only this view's.
+            var found = LookupScratch(p, at, name, ref entry);
+            if (found != Errno.ENOENT)
+            {
+                return found;
+            }
+        }
+
         // Not granted: the guest learns nothing, and the kernel caches the answer briefly
         // (a new grant invalidates it by notify).
         entry.SetEntryTimeout(_settings.CacheTimeout);
@@ -520,30 +535,15 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
         }
 
         fd = null;
-        SafeFd? directory = null;
-        try
+        var de = OpenGrantDirectory(grant, out var directory, out stale);
+        if (de != Errno.OK)
         {
-            var e = grant.DirectoryBytes.Length == 0 ? Errno.OK
-                : Posix.OpenBeneath(_host.Tree.Fd, grant.DirectoryBytes, OpenFlags.Path | OpenFlags.Directory, 0, out directory);
-            var dirFd = directory ?? _host.Tree.Fd;
-            if (e == Errno.OK)
-            {
-                e = Posix.Stat(dirFd, out st);
-            }
+            return de;
+        }
 
-            if (e != Errno.OK)
-            {
-                stale = e.IsTransient() ? null : $"the directory of the granted file cannot be reached ({e})";
-                return e.IsTransient() ? e : Errno.ENOENT;
-            }
-
-            if (!SameObject(dirFd, st, grant.ParentIdentity.Value))
-            {
-                stale = "the directory of the granted file was replaced or moved";
-                return Errno.ENOENT;
-            }
-
-            e = Posix.OpenBeneath(dirFd, grant.NameBytes, OpenFlags.Path, 0, out fd);
+        using (directory)
+        {
+            var e = Posix.OpenBeneath(directory ?? _host.Tree.Fd, grant.NameBytes, OpenFlags.Path, 0, out fd);
             if (e == Errno.OK)
             {
                 e = Posix.Stat(fd!, out st);
@@ -554,13 +554,49 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
                 }
             }
 
-            // Absent (or transient): the directory holds, so the grant does.
+            // Absent (or transient): the directory holds, so the grant does. A named slot whose
+            // file is not made yet is this case too: ENOENT, never stale, and no negative entry.
             return e == Errno.OK ? Errno.OK : e.IsTransient() ? e : Errno.ENOENT;
         }
-        finally
+    }
+
+    /// <summary>
+    /// Opens the directory holding a file grant's root (O_PATH) and checks it against the identity
+    /// recorded with the grant. <paramref name="directory"/> is null when it is the tree root (use
+    /// the tree fd). On failure, <paramref name="stale"/> says why the grant is stale, or is null
+    /// when the error is transient.
+    /// </summary>
+    private Errno OpenGrantDirectory(ViewGrant grant, out SafeFd? directory, out string? stale)
+    {
+        stale = null;
+        directory = null;
+        var e = grant.DirectoryBytes.Length == 0 ? Errno.OK
+            : Posix.OpenBeneath(_host.Tree.Fd, grant.DirectoryBytes, OpenFlags.Path | OpenFlags.Directory, 0, out directory);
+        var dirFd = directory ?? _host.Tree.Fd;
+        var st = default(StatxResult);
+        if (e == Errno.OK)
+        {
+            e = Posix.Stat(dirFd, out st);
+        }
+
+        if (e == Errno.OK && (grant.ParentIdentity is not { } recorded || !SameObject(dirFd, st, recorded)))
+        {
+            stale = "the directory of the granted file was replaced or moved";
+            e = Errno.ENOENT;
+        }
+        else if (e != Errno.OK)
+        {
+            stale = e.IsTransient() ? null : $"the directory of the granted file cannot be reached ({e})";
+            e = e.IsTransient() ? e : Errno.ENOENT;
+        }
+
+        if (e != Errno.OK)
         {
             directory?.Dispose();
+            directory = null;
         }
+
+        return e;
     }
 
     /// <summary>
@@ -836,7 +872,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             return Errno.ENOENT;
         }
 
-        var rights = n.IsSynthesized ? Rights.Read : n.Rights;
+        var rights = !n.IsSynthesized ? n.Rights : TableAt(n) is { } t && HoldsCreatableSlot(t) ? Rights.Read | Rights.Create : Rights.Read;
         if ((mask & 2) != 0 && (rights & (Rights.Write | Rights.Create | Rights.Delete | Rights.Rename)) == 0)
         {
             return Errno.EACCES;
@@ -1136,7 +1172,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
             }
 
             var fh = (ulong)Interlocked.Increment(ref _nextHandle);
-            _handles[fh] = new ViewHandle(n, null, false, true) { SyntheticEntries = [.. children] };
+            _handles[fh] = new ViewHandle(n, null, false, true) { SyntheticEntries = [.. children], ScratchEntries = ScratchEntries(t) };
             open.Fh = fh;
             opened = true;
             return Errno.OK;
@@ -1210,6 +1246,12 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
     public override Errno Create(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name, int flags, uint mode, uint umask, ref FuseEntryOut entry, ref FuseOpenOut open)
     {
+        var made = CreateInSlot(context, parent, name, flags, mode, umask, withHandle: true, ref entry, ref open, out var handled);
+        if (handled)
+        {
+            return made;
+        }
+
         var e = WritableParent(parent, name, Rights.Create, "create", out var dir);
         if (e != Errno.OK)
         {
@@ -1268,6 +1310,16 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
     public override Errno Mknod(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name, uint mode, uint rdev, uint umask, ref FuseEntryOut entry)
     {
+        if ((mode & SIfMt) == SIfReg)
+        {
+            var noHandle = default(FuseOpenOut);
+            var made = CreateInSlot(context, parent, name, (int)OpenFlags.WriteOnly, mode, umask, withHandle: false, ref entry, ref noHandle, out var handled);
+            if (handled)
+            {
+                return made;
+            }
+        }
+
         var e = WritableParent(parent, name, Rights.Create, "mknod", out var dir);
         if (e != Errno.OK)
         {
@@ -1346,6 +1398,12 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
     public override Errno Unlink(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name)
     {
+        var removed = UnlinkScratch(parent, name, out var handled);
+        if (handled)
+        {
+            return removed;
+        }
+
         var e = WritableParent(parent, name, Rights.Delete, "unlink", out var dir);
         return e != Errno.OK ? e : Posix.UnlinkAt(dir!.Fd!, name, directory: false);
     }
@@ -1358,6 +1416,12 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
     public override Errno Rename(in FuseRequestContext context, ulong parent, ReadOnlySpan<byte> name, ulong newParent, ReadOnlySpan<byte> newName, FuseRenameFlags flags)
     {
+        var renamed = RenameScratch(parent, name, newParent, newName, flags, out var handled);
+        if (handled)
+        {
+            return renamed;
+        }
+
         var e = WritableParent(parent, name, Rights.Rename, "rename", out var from);
         if (e != Errno.OK)
         {
@@ -1482,6 +1546,7 @@ internal sealed partial class ViewFileSystem : FuseFileSystem
 
     public override void Destroy()
     {
+        RemoveScratch(all: true);
         foreach (var (fh, h) in _handles)
         {
             if (_handles.TryRemove(fh, out _))

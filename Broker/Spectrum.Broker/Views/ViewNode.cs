@@ -343,6 +343,9 @@ internal sealed class ViewHandle
     /// <summary>For a synthesized directory: its entries (the table nodes that lead to live grants), fixed when it was opened.</summary>
     public TableNode[]? SyntheticEntries { get; init; }
 
+    /// <summary>For a synthesized directory: the scratch files in it (guest name, host inode), fixed when it was opened.</summary>
+    public (byte[] Name, ulong Ino)[] ScratchEntries { get; init; } = [];
+
     /// <summary>For a backed directory: the names of the mount points in it, fixed when it was opened; a listing leaves them out.</summary>
     public byte[][]? MountPoints { get; init; }
 

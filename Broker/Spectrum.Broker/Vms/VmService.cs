@@ -70,6 +70,10 @@ internal sealed partial class VmService(BrokerServices services, LauncherOptions
 
             var spec = Spec(vm, definition);
             var backend = Backend(vm, definition);
+
+            // Before the VMM: Cloud Hypervisor forwards the guest's first connection to the
+            // broker's socket as soon as the guest makes it; QEMU's socket is connected to once it appears.
+            await services.Portal.AttachAsync(vm, PortalEndpointFor(spec, definition.Vmm)).ConfigureAwait(false);
             slot.Starting = true;
             SupervisedVm supervised;
             var backendPid = 0;
@@ -88,8 +92,14 @@ internal sealed partial class VmService(BrokerServices services, LauncherOptions
                     services.Views?.DisallowBackend(vm, backendPid);
                 }
 
+                await services.Portal.DetachAsync(vm).ConfigureAwait(false);
                 services.Store.Write(tx => tx.Audit(actor, AuditActions.VmStart, "failed", vm, detail: e.Message));
                 throw BrokerRefusal.LaunchFailed($"VM {vm} did not start: {e.Message}");
+            }
+            catch
+            {
+                await services.Portal.DetachAsync(vm).ConfigureAwait(false);
+                throw;
             }
             finally
             {
@@ -221,6 +231,9 @@ internal sealed partial class VmService(BrokerServices services, LauncherOptions
 
         // virtiofsd is gone: its pid may be anyone's next.
         services.Views?.DisallowBackend(vm, run.Vm.VirtiofsdPid);
+
+        // The guest is gone: its dialogs close (answering nobody) before its session grants end.
+        await services.Portal.DetachAsync(vm).ConfigureAwait(false);
         var reason = run.Vm.VirtiofsdDied ? VmExitReasons.Crashed : exit.Reason switch
         {
             VmExitReason.GuestPoweredOff => VmExitReasons.Poweroff,
@@ -246,6 +259,12 @@ internal sealed partial class VmService(BrokerServices services, LauncherOptions
         run.LastExit = reason;
         run.SetEnded(reason, revoked);
     }
+
+    /// <summary>QEMU's virtio-serial socket (the broker connects), or Cloud Hypervisor's hybrid vsock port socket (the broker listens).</summary>
+    private static Portal.Channel.PortalEndpoint PortalEndpointFor(VmSpec spec, Policy.VmmKind vmm) =>
+        Portal.Channel.PortalEndpoint.For(vmm, vmm == Policy.VmmKind.Qemu
+            ? Path.Combine(spec.RuntimeDirectory, QemuBackend.PortalSocketName)
+            : CloudHypervisorLayout.PortalListenSocket(spec));
 
     /// <summary>Ends the VM's session grants and audits the stop, in one transaction. Returns how many grants ended.</summary>
     private int EndSession(string vm, string reason, string detail) =>

@@ -41,6 +41,9 @@ public sealed class QemuBackend : IVmmBackend
     /// <summary>The virtio-serial port name the guest's portal forwarder opens (<c>/dev/virtio-ports/…</c>).</summary>
     public const string PortalPortName = "org.spectrum.portal";
 
+    /// <summary>The chardev socket of the portal port in the VM's runtime directory; QEMU listens, the broker connects.</summary>
+    public const string PortalSocketName = "portal.sock";
+
     private static readonly Dictionary<string, Lazy<bool>> KvmProbes = [];
 
     private readonly QemuOptions options;
@@ -351,7 +354,7 @@ internal sealed record QemuLayout(string RuntimeDirectory)
 {
     public string Qmp => Path.Combine(RuntimeDirectory, "qmp.sock");
 
-    public string Portal => Path.Combine(RuntimeDirectory, "portal.sock");
+    public string Portal => Path.Combine(RuntimeDirectory, QemuBackend.PortalSocketName);
 
     public string Serial => Path.Combine(RuntimeDirectory, "serial.log");
 

@@ -88,6 +88,9 @@ internal static unsafe partial class ViewSecNative
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true)]
     private static partial int sys_statx(int dir, byte* path, int flags, uint mask, byte* buffer);
 
+    [LibraryImport("libc", EntryPoint = "faccessat", SetLastError = true)]
+    private static partial int sys_faccessat(int dir, byte* path, int mode, int flags);
+
     [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
     private static partial long sys_lseek(int fd, long offset, int whence);
 
@@ -256,6 +259,15 @@ internal static unsafe partial class ViewSecNative
         fixed (byte* p = Z(path))
         {
             return Result(sys_fchownat(AT_FDCWD, p, uid, gid, 0));
+        }
+    }
+
+    /// <summary>access(2): <paramref name="mask"/> is R_OK (4), W_OK (2), X_OK (1).</summary>
+    public static Errno Access(string path, int mask)
+    {
+        fixed (byte* p = Z(path))
+        {
+            return Result(sys_faccessat(AT_FDCWD, p, mask, 0));
         }
     }
 
