@@ -112,7 +112,8 @@ internal sealed partial class FileChooserService(BrokerServices services, IFileD
                 continue;
             }
 
-            var directory = method == FileChooserMethod.OpenFile && Directory.Exists(hostPath) && !File.Exists(hostPath);
+            // The kind as the grant will see it (openat2 below the tree fd, no symlinks), not a path-string stat.
+            var directory = method == FileChooserMethod.OpenFile && IsDirectory(path);
             if (!(directory ? policy.PermitsSubtree(path) : policy.Permits(path)))
             {
                 refused.Add((path.Value, Explain(policy, path, directory)));
@@ -154,7 +155,7 @@ internal sealed partial class FileChooserService(BrokerServices services, IFileD
             Path = p.Path.Value,
             Rights = RightsText.Format(rights),
             Session = persistence.Kind == PortalPersistenceKind.Session,
-            Expires = persistence.Kind == PortalPersistenceKind.Timed ? DurationText(persistence.Duration!.Value) : null,
+            Expires = persistence.Kind == PortalPersistenceKind.Timed ? DurationText.Format(persistence.Duration!.Value) : null,
             Source = GrantSources.Portal,
             SourceDetail = $"{method} via {dialog.Name}",
             MayNotExist = method != FileChooserMethod.OpenFile,
@@ -345,8 +346,18 @@ internal sealed partial class FileChooserService(BrokerServices services, IFileD
     internal static string ViewUri(TreePath path) =>
         path.IsRoot ? $"file://{ViewMount}" : $"file://{ViewMount}/{string.Join('/', path.Value.Split('/').Select(Uri.EscapeDataString))}";
 
-    private static string DurationText(TimeSpan duration) =>
-        $"{(long)duration.TotalSeconds}s";
+    /// <summary>True when <paramref name="path"/> resolves to a directory in the tree; anything unresolvable is left to the grant to refuse.</summary>
+    private bool IsDirectory(TreePath path)
+    {
+        try
+        {
+            return services.Tree.Resolve(path).Kind == GrantKinds.Directory;
+        }
+        catch (BrokerRefusal)
+        {
+            return false;
+        }
+    }
 
     private void Audit(string actor, string action, string result, string vm, string? path = null, string? detail = null) =>
         services.Store.Write(tx => tx.Audit(actor, action, result, vm, path, detail: detail));
